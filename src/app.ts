@@ -1,0 +1,102 @@
+/**
+ * Composition root: builds the relay from a validated Config. Everything is passed in at
+ * construction (no module globals), so tests build the same app with a fake model upstream and a
+ * test chat adapter, and `main.ts` builds it with the real ones.
+ */
+import Dockerode from 'dockerode';
+import type { ChatAdapter } from './chat/adapter.js';
+import type { Config } from './config.js';
+import { DockerRuntime, ensureNetwork } from './containers/docker-runtime.js';
+import type { ContainerRuntime } from './containers/runtime.js';
+import type { Platform } from './core/inbound.js';
+import { Store } from './db/store.js';
+import type { Logger } from './logger.js';
+import { GroupRuntimes } from './router/group-runtimes.js';
+import { Router } from './router/router.js';
+import { CredentialProxy } from './vault/credential-proxy.js';
+import { createRedactor, type Redactor } from './vault/redact.js';
+import { StubRegistry } from './vault/stubs.js';
+import { Vault } from './vault/vault.js';
+import { codexVersion } from './version.js';
+
+export interface AppOverrides {
+  docker?: Dockerode;
+  /** Extra config.toml lines for agents (tests shorten model retries). */
+  agentConfigExtra?: string;
+  progressIntervalMs?: number;
+}
+
+export class RelayApp {
+  private constructor(
+    /** Delivery path per platform; shared with the group runtimes, filled by registerAdapter. */
+    private readonly adapters: Map<Platform, ChatAdapter>,
+    readonly config: Config,
+    readonly store: Store,
+    readonly vault: Vault,
+    readonly stubs: StubRegistry,
+    readonly proxy: CredentialProxy,
+    readonly proxyUrl: string,
+    readonly containers: ContainerRuntime,
+    readonly runtimes: GroupRuntimes,
+    readonly router: Router,
+    readonly redact: Redactor,
+    readonly log: Logger,
+  ) {}
+
+  static async create(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<RelayApp> {
+    const docker = overrides.docker ?? new Dockerode();
+    const store = Store.open(config.dataDir, log, { groupDefaults: config.groupDefaults });
+    try {
+      const vault = Vault.open(config.dataDir);
+      const stubs = new StubRegistry();
+      const redact = createRedactor(() => [...vault.secrets(), ...stubs.live()]);
+      const network = await ensureNetwork(docker, config.dockerNetwork);
+      const proxy = new CredentialProxy({
+        upstream: config.openaiUpstreamUrl,
+        stubs,
+        realKey: () => vault.openaiApiKey,
+        log: log.child({ part: 'proxy' }),
+      });
+      const proxyUrl = await proxy.listen(config.proxyBindHost || network.gateway, config.proxyPort);
+      const containers = new DockerRuntime({ docker, image: config.agentImage, instanceId: config.instanceId, log: log.child({ part: 'docker' }) });
+      // A previous run's containers lost their stdio when it stopped; their threads resume from
+      // the group's Codex home, so the containers themselves are removed, not adopted.
+      for (const leftover of await containers.listManaged()) {
+        log.info({ containerId: leftover.containerId, group: leftover.groupSlug }, 'removing container left by a previous run');
+        await containers.remove(leftover.containerId);
+      }
+      const adapters = new Map<Platform, ChatAdapter>();
+      const runtimes = new GroupRuntimes({
+        store,
+        containers,
+        stubs,
+        proxyUrl,
+        network: network.name,
+        dataDir: config.dataDir,
+        clientVersion: codexVersion(),
+        agentConfigExtra: overrides.agentConfigExtra,
+        progressIntervalMs: overrides.progressIntervalMs,
+        adapterFor: (platform) => adapters.get(platform),
+        redact,
+        log,
+      });
+      const router = new Router(store, runtimes, log.child({ part: 'router' }));
+      return new RelayApp(adapters, config, store, vault, stubs, proxy, proxyUrl, containers, runtimes, router, redact, log);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  /** Makes an adapter the delivery path for its platform. */
+  registerAdapter(adapter: ChatAdapter): void {
+    this.adapters.set(adapter.platform, adapter);
+  }
+
+  /** Stops every agent, the proxy and the store. Never throws. */
+  async stop(reason = 'shutdown'): Promise<void> {
+    await this.runtimes.stopAll(reason).catch((err: unknown) => this.log.warn({ err }, 'stopping agents failed'));
+    await this.proxy.close().catch(() => undefined);
+    this.store.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Router: the front door for every chat message. In order, and synchronously (so an adapter can
+ * call it before acknowledging the platform event):
+ *   1. validate the InboundMessage (zod) — a bad one is refused with a reason, never thrown;
+ *   2. store it in the inbox, deduplicated on the platform event id — before anything else;
+ *   3. resolve the chat's group — an unknown chat gets a one-time setup hint;
+ *   4. hand the row to the group's runtime.
+ * On start-up `recover()` re-submits rows a crash left unfinished.
+ */
+import { InboundMessageSchema, type InboundMessage } from '../core/inbound.js';
+import type { InboxRow } from '../db/rows.js';
+import type { Store } from '../db/store.js';
+import type { Logger } from '../logger.js';
+import type { GroupRuntimes } from './group-runtimes.js';
+
+export type AcceptResult =
+  | { status: 'accepted'; inboxId: number; groupSlug: string }
+  | { status: 'duplicate'; inboxId: number }
+  | { status: 'rejected'; reason: string }
+  | { status: 'not-set-up'; inboxId: number; /** true the first time for this chat: show the hint */ hint: boolean };
+
+/** A row that crashed this many times is failed instead of retried forever. */
+const MAX_ATTEMPTS = 3;
+
+export class Router {
+  private readonly hinted = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly runtimes: GroupRuntimes,
+    private readonly log: Logger,
+  ) {}
+
+  accept(input: unknown): AcceptResult {
+    const parsed = InboundMessageSchema.safeParse(input);
+    if (!parsed.success) {
+      const reason = parsed.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ');
+      this.log.warn({ reason }, 'inbound message refused');
+      return { status: 'rejected', reason };
+    }
+    const message: InboundMessage = parsed.data;
+    const group = this.store.groups.byChatKey(message.chatKey);
+    const { row, duplicate } = this.store.inbox.accept(message, group?.slug ?? null);
+    if (duplicate) {
+      this.log.debug({ eventId: message.eventId, inboxId: row.id }, 'duplicate event ignored');
+      return { status: 'duplicate', inboxId: row.id };
+    }
+    if (!group) {
+      this.store.inbox.markRunning(row.id);
+      this.store.inbox.markFailed(row.id, 'chat is not set up');
+      const hint = !this.hinted.has(message.chatKey);
+      this.hinted.add(message.chatKey);
+      return { status: 'not-set-up', inboxId: row.id, hint };
+    }
+    this.runtimes.get(group).submit(row);
+    return { status: 'accepted', inboxId: row.id, groupSlug: group.slug };
+  }
+
+  /** Re-submits inbox rows left received/running by a crash. Returns how many were resumed. */
+  recover(): number {
+    let resumed = 0;
+    for (const row of this.store.inbox.unfinished()) {
+      const group = row.groupSlug ? this.store.groups.bySlug(row.groupSlug) : undefined;
+      if (!group) {
+        this.failUnfinished(row, 'its group no longer exists');
+        continue;
+      }
+      if (row.attempts >= MAX_ATTEMPTS) {
+        this.failUnfinished(row, `gave up after ${row.attempts} attempts`);
+        continue;
+      }
+      if (row.status === 'running') this.store.inbox.requeue(row.id);
+      const fresh = this.store.inbox.byId(row.id);
+      if (!fresh) continue;
+      this.runtimes.get(group).submit(fresh);
+      resumed += 1;
+    }
+    if (resumed) this.log.info({ resumed }, 'resumed unfinished messages after restart');
+    return resumed;
+  }
+
+  private failUnfinished(row: InboxRow, reason: string): void {
+    if (row.status === 'received') this.store.inbox.markRunning(row.id);
+    this.store.inbox.markFailed(row.id, reason);
+    this.log.warn({ inboxId: row.id, reason }, 'unfinished message failed during recovery');
+  }
+}
