@@ -40,7 +40,7 @@ else
       "or build FROM an image with npm (the default node:20-bookworm-slim)."
   echo "install-codex: online install: npm pack @openai/codex@${version}-${platform}"
   mkdir -p /tmp/codex-pack
-  (cd /tmp/codex-pack && npm pack --silent "@openai/codex@${version}-${platform}" >/dev/null) ||
+  (cd /tmp/codex-pack && npm pack --loglevel=error "@openai/codex@${version}-${platform}" >/dev/null) ||
     fail "npm pack @openai/codex@${version}-${platform} failed (is the npm registry reachable?)"
   tarball="/tmp/codex-pack/$want"
   [ -f "$tarball" ] || fail "npm pack did not produce $want"

@@ -24,6 +24,8 @@ export interface AppOverrides {
   /** Extra config.toml lines for agents (tests shorten model retries). */
   agentConfigExtra?: string;
   progressIntervalMs?: number;
+  /** Benchmark hook: called right before `turn/start` is written for an inbox row. */
+  onTurnStartSent?: (inboxId: number) => void;
 }
 
 export class RelayApp {
@@ -76,6 +78,7 @@ export class RelayApp {
         clientVersion: codexVersion(),
         agentConfigExtra: overrides.agentConfigExtra,
         progressIntervalMs: overrides.progressIntervalMs,
+        onTurnStartSent: overrides.onTurnStartSent,
         adapterFor: (platform) => adapters.get(platform),
         redact,
         log,

@@ -6,8 +6,8 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
+import { SLUG_RE } from '../db/rows.js';
 
-export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Where the image mounts things; must match the Dockerfile's user and workdir. */
 export const CONTAINER_WORKSPACE = '/workspace';
 export const STUB_ENV_NAME = 'CODEX_RELAY_TOKEN';
@@ -21,7 +21,7 @@ export interface GroupPaths {
 }
 
 export function groupPaths(dataDir: string, slug: string): GroupPaths {
-  if (!SLUG_PATTERN.test(slug)) throw new Error(`invalid group slug: ${JSON.stringify(slug)}`);
+  if (!SLUG_RE.test(slug)) throw new Error(`invalid group slug: ${JSON.stringify(slug)}`);
   const groupsDir = resolve(dataDir, 'groups');
   const root = resolve(groupsDir, slug);
   if (!root.startsWith(groupsDir + sep)) throw new Error(`group slug escapes the data directory: ${slug}`);

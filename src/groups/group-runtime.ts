@@ -29,6 +29,8 @@ export interface GroupRuntimeDeps extends AgentSessionDeps {
   adapterFor: (platform: Group['platform']) => ChatAdapter | undefined;
   redact?: (text: string) => string;
   progressIntervalMs?: number;
+  /** Called right before `turn/start` is written for an inbox row (the benchmark measures routing with it). */
+  onTurnStartSent?: (inboxId: number) => void;
   /** Called after every finished exchange (archive posting hooks in here). */
   onExchange?: (exchangeId: number, group: Group, target: ThreadTarget) => void;
 }
@@ -186,6 +188,7 @@ export class GroupRuntime {
       session = await this.ensureSession();
       const thread = await this.ensureThread(session, lane.threadKey);
       threadId = thread.threadId;
+      this.deps.onTurnStartSent?.(row.id);
       const handle = await session.client.startTurn({
         threadId,
         input: buildTurnInput(row, { firstTurn: thread.isNew }),
