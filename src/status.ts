@@ -1,7 +1,8 @@
 /** The text of `status`: container state, threads, last exchange, token use. Pure formatting. */
-import type { RelayApp } from './app.js';
+import type { Store } from './db/store.js';
+import type { GroupRuntimes } from './router/group-runtimes.js';
 
-export function formatStatus(app: Pick<RelayApp, 'store' | 'runtimes'>, slug: string): string {
+export function formatStatus(app: { store: Store; runtimes: Pick<GroupRuntimes, 'find'> }, slug: string): string {
   const group = app.store.groups.bySlug(slug);
   if (!group) return `No group ${slug}.`;
   const runtime = app.runtimes.find(slug)?.status();

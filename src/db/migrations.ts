@@ -107,6 +107,20 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE codex_turn_id IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    name: 'relay admins',
+    sql: `
+      -- Owners and admins added at run time (the first person to complete setup pairing becomes
+      -- owner when none is configured). Ids configured in env are not copied here.
+      CREATE TABLE admins (
+        user_key  TEXT PRIMARY KEY CHECK (user_key GLOB '[a-z]*:?*'),
+        role      TEXT NOT NULL CHECK (role IN ('owner', 'admin')),
+        added_by  TEXT,
+        added_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export class MigrationError extends Error {

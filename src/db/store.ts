@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../logger.js';
+import { AdminsRepo } from './admins.js';
 import { ExchangesRepo } from './exchanges.js';
 import { GroupsRepo } from './groups.js';
 import { InboxRepo } from './inbox.js';
@@ -34,6 +35,7 @@ export interface StoreOptions {
 export class Store {
   readonly groups: GroupsRepo;
   readonly threads: ThreadsRepo;
+  readonly admins: AdminsRepo;
   readonly inbox: InboxRepo;
   readonly exchanges: ExchangesRepo;
 
@@ -48,6 +50,7 @@ export class Store {
     const defaults = Object.freeze(GroupDefaultsSchema.parse(options.groupDefaults ?? BUILTIN_GROUP_DEFAULTS));
     this.groups = new GroupsRepo(db, defaults, now);
     this.threads = new ThreadsRepo(db, now);
+    this.admins = new AdminsRepo(db, now);
     this.inbox = new InboxRepo(db, now);
     this.exchanges = new ExchangesRepo(db);
   }

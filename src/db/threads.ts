@@ -37,6 +37,10 @@ export class ThreadsRepo {
         `UPDATE chat_threads SET codex_thread_id = NULL, updated_at = @at WHERE group_slug = @group AND thread_key = @thread
          RETURNING *`,
       ),
+      resetAll: db.prepare<[{ group: string; at: number }], number>(
+        'UPDATE chat_threads SET codex_thread_id = NULL, updated_at = @at WHERE group_slug = @group AND codex_thread_id IS NOT NULL',
+      ),
+      latest: db.prepare<[string], unknown>('SELECT * FROM chat_threads WHERE group_slug = ? ORDER BY updated_at DESC, thread_key LIMIT 1'),
       countByGroup: db.prepare<[string], number>('SELECT count(*) FROM chat_threads WHERE group_slug = ?').pluck(),
     };
   }
@@ -60,6 +64,17 @@ export class ThreadsRepo {
   reset(groupSlug: string, threadKey: string): ChatThread | undefined {
     const raw = this.stmts.reset.get(this.params(groupSlug, threadKey));
     return raw === undefined ? undefined : this.read(groupSlug, threadKey, raw);
+  }
+
+  /** Forgets every Codex thread of a group. Returns how many chat threads were reset. */
+  resetAll(groupSlug: string): number {
+    return this.stmts.resetAll.run({ group: groupSlug, at: this.now() }).changes;
+  }
+
+  /** The most recently active chat thread of a group. */
+  latest(groupSlug: string): ChatThread | undefined {
+    const raw = this.stmts.latest.get(groupSlug);
+    return raw === undefined ? undefined : this.read(groupSlug, '(latest)', raw);
   }
 
   countByGroup(groupSlug: string): number {

@@ -108,12 +108,19 @@ export class GroupRuntime {
     };
   }
 
-  /** Interrupts the running turn of a chat thread. Returns false when nothing was running. */
-  async interrupt(threadKey: string): Promise<boolean> {
-    const active = this.lanes.get(threadKey)?.active;
-    if (!active || !this.session) return false;
-    await this.session.client.interruptTurn({ threadId: active.threadId, turnId: active.turnId });
-    return true;
+  /** Interrupts the running turn of one chat thread, or of all when none is named. Returns how many. */
+  async interrupt(threadKey?: string): Promise<number> {
+    const session = this.session;
+    if (!session) return 0;
+    const lanes = threadKey ? [this.lanes.get(threadKey)] : [...this.lanes.values()];
+    let count = 0;
+    for (const lane of lanes) {
+      const active = lane?.active;
+      if (!active) continue;
+      await session.client.interruptTurn({ threadId: active.threadId, turnId: active.turnId });
+      count += 1;
+    }
+    return count;
   }
 
   /** Stops the agent (shutdown or settings change). Running turns end as failed with the reason. */

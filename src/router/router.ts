@@ -11,13 +11,15 @@ import { InboundMessageSchema, type InboundMessage } from '../core/inbound.js';
 import type { InboxRow } from '../db/rows.js';
 import type { Store } from '../db/store.js';
 import type { Logger } from '../logger.js';
+import { mayTalk } from '../commands/access.js';
 import type { GroupRuntimes } from './group-runtimes.js';
 
 export type AcceptResult =
   | { status: 'accepted'; inboxId: number; groupSlug: string }
   | { status: 'duplicate'; inboxId: number }
   | { status: 'rejected'; reason: string }
-  | { status: 'not-set-up'; inboxId: number; /** true the first time for this chat: show the hint */ hint: boolean };
+  | { status: 'not-set-up'; inboxId: number; /** true the first time for this chat: show the hint */ hint: boolean }
+  | { status: 'not-allowed'; inboxId: number };
 
 /** A row that crashed this many times is failed instead of retried forever. */
 const MAX_ATTEMPTS = 3;
@@ -46,11 +48,14 @@ export class Router {
       return { status: 'duplicate', inboxId: row.id };
     }
     if (!group) {
-      this.store.inbox.markRunning(row.id);
       this.store.inbox.markFailed(row.id, 'chat is not set up');
       const hint = !this.hinted.has(message.chatKey);
       this.hinted.add(message.chatKey);
       return { status: 'not-set-up', inboxId: row.id, hint };
+    }
+    if (!mayTalk(group, message.userId)) {
+      this.store.inbox.markFailed(row.id, 'user is not on the group allowlist');
+      return { status: 'not-allowed', inboxId: row.id };
     }
     this.runtimes.get(group).submit(row);
     return { status: 'accepted', inboxId: row.id, groupSlug: group.slug };
@@ -80,7 +85,6 @@ export class Router {
   }
 
   private failUnfinished(row: InboxRow, reason: string): void {
-    if (row.status === 'received') this.store.inbox.markRunning(row.id);
     this.store.inbox.markFailed(row.id, reason);
     this.log.warn({ inboxId: row.id, reason }, 'unfinished message failed during recovery');
   }

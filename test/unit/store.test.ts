@@ -82,7 +82,7 @@ describe('migrations', () => {
       expect(schemaVersion(db)).toBe(MIGRATIONS.length);
       expect(migrate(db)).toEqual([]);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['chat_threads', 'exchanges', 'groups', 'inbox']);
+      expect(tables).toEqual(['admins', 'chat_threads', 'exchanges', 'groups', 'inbox']);
       const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'").pluck().all();
       expect(indexes).toEqual(expect.arrayContaining(['inbox_status', 'exchanges_by_thread', 'exchanges_by_turn']));
     } finally {
