@@ -67,7 +67,7 @@ export class Vault {
 
   /** Atomic write: temp file with 0600, then rename, so a crash never leaves half a vault. */
   private save(): void {
-    mkdirSync(dirname(this.path), { recursive: true });
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(this.data, null, 2), { mode: 0o600 });
     chmodSync(tmp, 0o600);

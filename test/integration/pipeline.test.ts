@@ -235,6 +235,20 @@ describeDocker('core pipeline through Docker', () => {
     for (const r of modelCalls) expect(r.headers.authorization).toBe(`Bearer ${REAL_KEY}`);
     expect(logLines.join('')).not.toContain(REAL_KEY);
   });
+
+  // Last on purpose: a second relay with the same instance id takes over this one's containers.
+  it('removes containers a previous run left behind when it starts', async () => {
+    const g = group('leftover');
+    app.router.accept(message(g, 'l1', 'start a container'));
+    await adapter.waitFor('l1', answered('start a container'));
+    expect(await containersOf(g.slug)).toHaveLength(1);
+    const restarted = await RelayApp.create(app.config, createLogger({ level: 'silent' }));
+    try {
+      expect(await containersOf(g.slug)).toHaveLength(0);
+    } finally {
+      await restarted.stop('test done');
+    }
+  });
 }, { agentImage: 'build' });
 
 async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
