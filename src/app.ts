@@ -11,6 +11,7 @@ import type { ContainerRuntime } from './containers/runtime.js';
 import type { Platform } from './core/inbound.js';
 import { Store } from './db/store.js';
 import type { Logger } from './logger.js';
+import { ArchiveService } from './archive/archive-service.js';
 import { GroupRuntimes } from './router/group-runtimes.js';
 import { Router } from './router/router.js';
 import { CredentialProxy } from './vault/credential-proxy.js';
@@ -26,6 +27,8 @@ export interface AppOverrides {
   progressIntervalMs?: number;
   /** Benchmark hook: called right before `turn/start` is written for an inbox row. */
   onTurnStartSent?: (inboxId: number) => void;
+  /** How often archive retention runs after the start-up run (default daily). */
+  retentionIntervalMs?: number;
 }
 
 export class RelayApp {
@@ -43,6 +46,8 @@ export class RelayApp {
     readonly router: Router,
     readonly redact: Redactor,
     readonly log: Logger,
+    /** Exchange archive: files, posting policy, `/codex archive` (transcriptFor / postTranscript), retention. */
+    readonly archive: ArchiveService,
   ) {}
 
   static async create(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<RelayApp> {
@@ -68,6 +73,7 @@ export class RelayApp {
         await containers.remove(leftover.containerId);
       }
       const adapters = new Map<Platform, ChatAdapter>();
+      const archive = new ArchiveService({ store, dataDir: config.dataDir, adapterFor: (p) => adapters.get(p), redact, log: log.child({ part: 'archive' }) });
       const runtimes = new GroupRuntimes({
         store,
         containers,
@@ -79,12 +85,14 @@ export class RelayApp {
         agentConfigExtra: overrides.agentConfigExtra,
         progressIntervalMs: overrides.progressIntervalMs,
         onTurnStartSent: overrides.onTurnStartSent,
+        onExchange: (id, group, target, delivered) => archive.onExchange(id, group, target, delivered),
         adapterFor: (platform) => adapters.get(platform),
         redact,
         log,
       });
       const router = new Router(store, runtimes, log.child({ part: 'router' }));
-      return new RelayApp(adapters, config, store, vault, stubs, proxy, proxyUrl, containers, runtimes, router, redact, log);
+      archive.startRetention(overrides.retentionIntervalMs);
+      return new RelayApp(adapters, config, store, vault, stubs, proxy, proxyUrl, containers, runtimes, router, redact, log, archive);
     } catch (err) {
       store.close();
       throw err;
@@ -98,8 +106,9 @@ export class RelayApp {
 
   /** Stops every agent, the proxy and the store. Never throws. */
   async stop(reason = 'shutdown'): Promise<void> {
-    await this.runtimes.stopAll(reason).catch((err: unknown) => this.log.warn({ err }, 'stopping agents failed'));
+    await this.runtimes.shutdownAll(reason).catch((err: unknown) => this.log.warn({ err }, 'stopping agents failed'));
     await this.proxy.close().catch(() => undefined);
+    this.archive.close();
     this.store.close();
   }
 }

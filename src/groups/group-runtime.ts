@@ -18,7 +18,7 @@ import type { Store } from '../db/store.js';
 import { describeTurnError } from '../delivery/errors.js';
 import { TurnReporter } from '../delivery/turn-reporter.js';
 import type { Logger } from '../logger.js';
-import { AgentSession, type AgentSessionDeps } from './agent-session.js';
+import { AgentSession, writeAgentsMd, type AgentSessionDeps } from './agent-session.js';
 import { CONTAINER_WORKSPACE } from './group-home.js';
 import { buildTurnInput } from './turn-input.js';
 import { containerSandbox } from './sandbox.js';
@@ -31,8 +31,11 @@ export interface GroupRuntimeDeps extends AgentSessionDeps {
   progressIntervalMs?: number;
   /** Called right before `turn/start` is written for an inbox row (the benchmark measures routing with it). */
   onTurnStartSent?: (inboxId: number) => void;
-  /** Called after every finished exchange (archive posting hooks in here). */
-  onExchange?: (exchangeId: number, group: Group, target: ThreadTarget) => void;
+  /**
+   * Called after every archived exchange, finished or failed (the archive hooks in here).
+   * `answerDelivered` settles (never rejects) once the answer or error was posted in the thread.
+   */
+  onExchange?: (exchangeId: number, group: Group, target: ThreadTarget, answerDelivered: Promise<void>) => void;
 }
 
 interface ActiveTurn {
@@ -66,6 +69,10 @@ export class GroupRuntime {
   private starting: Promise<AgentSession> | undefined;
   private readonly lanes = new Map<string, Lane>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Set by shutdown(): new work stays in the inbox and running turns are requeued, not failed. */
+  private shuttingDown = false;
+  /** Lanes being drained, so shutdown can wait for their bookkeeping before the store closes. */
+  private readonly draining = new Set<Promise<void>>();
   private readonly log: Logger;
 
   constructor(
@@ -84,8 +91,19 @@ export class GroupRuntime {
     this.group = group;
   }
 
+  /**
+   * Changed instructions: takes the new row and rewrites AGENTS.md now, so the next turn of every
+   * thread uses them without a restart (see writeAgentsMd for why that suffices). Throws on I/O errors.
+   */
+  applyInstructions(group: Group): void {
+    this.updateGroup(group);
+    writeAgentsMd(group, this.deps);
+  }
+
   /** Hands an accepted inbox row to its lane. Never throws; failures are reported in the thread. */
   submit(row: InboxRow): void {
+    // During shutdown the row stays `received` in the inbox; recovery runs it after the restart.
+    if (this.shuttingDown) return;
     this.cancelIdle();
     const lane = this.laneFor(row.threadKey);
     void this.route(lane, row).catch((err: unknown) => this.log.error({ err, inboxId: row.id }, 'routing failed'));
@@ -123,7 +141,18 @@ export class GroupRuntime {
     return count;
   }
 
-  /** Stops the agent (shutdown or settings change). Running turns end as failed with the reason. */
+  /**
+   * Relay shutdown: running turns are requeued in the inbox (answered after the restart) and their
+   * threads are told so, instead of failing. Never throws.
+   */
+  async shutdown(reason: string): Promise<void> {
+    this.shuttingDown = true;
+    for (const lane of this.lanes.values()) lane.queue.length = 0; // still `received` in the inbox
+    await this.stop(reason);
+    await Promise.race([Promise.allSettled([...this.draining]), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+  }
+
+  /** Stops the agent (idle, tests, settings change). Running turns end as failed with the reason. */
   async stop(reason: string): Promise<void> {
     this.cancelIdle();
     const session = this.session ?? (await this.starting?.catch(() => undefined));
@@ -143,7 +172,14 @@ export class GroupRuntime {
   private async route(lane: Lane, row: InboxRow): Promise<void> {
     if (lane.active && (await this.trySteer(lane.active, row))) return;
     lane.queue.push(row);
-    if (!lane.busy) await this.drain(lane);
+    if (lane.busy) return;
+    const drained = this.drain(lane);
+    this.draining.add(drained);
+    try {
+      await drained;
+    } finally {
+      this.draining.delete(drained);
+    }
   }
 
   /** Steers a follow-up into the running turn. False when Codex refused (turn already over). */
@@ -212,9 +248,15 @@ export class GroupRuntime {
     } catch (err) {
       const rows = lane.active?.rows ?? [row];
       lane.active = undefined;
+      if (this.shuttingDown) {
+        for (const r of rows) inbox.requeue(r.id, 'relay shut down during the turn');
+        await reporter?.fail('The relay is restarting. I will pick this message up again when it is back.');
+        return;
+      }
       const message = await this.explainFailure(err, session);
       for (const r of rows) inbox.markFailed(r.id, message);
-      this.deps.store.exchanges.insert({
+      const redact = this.deps.redact ?? ((t: string) => t);
+      const exchange = this.deps.store.exchanges.insert({
         groupSlug: this.group.slug,
         threadKey: row.threadKey,
         inboxId: row.id,
@@ -222,18 +264,20 @@ export class GroupRuntime {
         codexTurnId: null,
         platform: row.platform,
         userId: row.userId,
-        prompt: rows.map((r) => r.text).join('\n\n'),
+        prompt: redact(rows.map((r) => r.text).join('\n\n')),
         items: [],
         answer: '',
         status: 'failed',
-        error: message,
+        error: redact(message),
         inputTokens: null,
         outputTokens: null,
         totalTokens: null,
         startedAt,
         completedAt: Date.now(),
       });
-      await reporter?.fail(message);
+      const delivered = reporter?.fail(message) ?? Promise.resolve();
+      this.deps.onExchange?.(exchange.id, this.group, target, delivered);
+      await delivered;
     }
   }
 
@@ -249,21 +293,23 @@ export class GroupRuntime {
     const status = outcome.turn.status;
     const exchange = this.deps.store.exchanges.insert(exchangeFromOutcome({ group: this.group, row, rows, outcome, threadId, redact: this.deps.redact }));
     this.deps.store.threads.touch(this.group.slug, row.threadKey);
+    // Not awaited (the lane moves on); the archive waits on it so a transcript follows the answer.
+    let delivered: Promise<void> | undefined;
     if (status === 'completed') {
       for (const r of rows) inbox.markAnswered(r.id, outcome.turn.id);
-      void reporter?.finish(outcome.finalText);
+      delivered = reporter?.finish(outcome.finalText);
     } else if (status === 'interrupted') {
       const why = outcome.timedOut
         ? `This took longer than the group's turn limit (${this.group.turnTimeoutSec}s), so I stopped it. Ask me to continue, or split the task.`
         : 'Stopped.';
       for (const r of rows) (outcome.timedOut ? inbox.markFailed(r.id, why) : inbox.markAnswered(r.id, outcome.turn.id));
-      void (outcome.finalText ? reporter?.finish(outcome.finalText, `_${why}_`) : reporter?.fail(why));
+      delivered = outcome.finalText ? reporter?.finish(outcome.finalText, `_${why}_`) : reporter?.fail(why);
     } else {
       const why = describeTurnError(outcome.turn.error);
       for (const r of rows) inbox.markFailed(r.id, why);
-      void reporter?.fail(why);
+      delivered = reporter?.fail(why);
     }
-    this.deps.onExchange?.(exchange.id, this.group, target);
+    this.deps.onExchange?.(exchange.id, this.group, target, delivered ?? Promise.resolve());
   }
 
   private async awaitWithTimeout(session: AgentSession, active: ActiveTurn): Promise<TurnOutcome & { timedOut: boolean }> {
