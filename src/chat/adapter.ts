@@ -3,7 +3,7 @@
  * platform SDK calls and errors, nothing else. Optional capabilities are marked `?`; when missing,
  * delivery falls back (no upload → transcript posted as text, no typing → nothing).
  */
-import type { Platform } from '../core/inbound.js';
+import type { Attachment, Platform } from '../core/inbound.js';
 
 /** Where a reply goes: the thread the question came from. */
 export interface ThreadTarget {
@@ -33,6 +33,11 @@ export interface ChatAdapter {
   update(target: ThreadTarget, message: PostedMessage, text: string): Promise<void>;
   /** Uploads a file into the thread. Missing: delivery posts the content as text instead. */
   upload?(target: ThreadTarget, file: UploadFile): Promise<void>;
+  /**
+   * Fetches an attachment with the platform's credentials, refusing more than `maxBytes`.
+   * Missing: attachments are only named in the prompt. Throws ChatDeliveryError.
+   */
+  download?(attachment: Attachment, maxBytes: number): Promise<Buffer>;
   /** Shows a typing indicator. Missing: nothing is shown. Never throws (errors are logged). */
   typing?(target: ThreadTarget): Promise<void>;
 }

@@ -19,7 +19,8 @@ import { describeTurnError } from '../delivery/errors.js';
 import { TurnReporter } from '../delivery/turn-reporter.js';
 import type { Logger } from '../logger.js';
 import { AgentSession, writeAgentsMd, type AgentSessionDeps } from './agent-session.js';
-import { CONTAINER_WORKSPACE } from './group-home.js';
+import { CONTAINER_WORKSPACE, groupPaths } from './group-home.js';
+import { saveAttachments } from './attachments.js';
 import { buildTurnInput } from './turn-input.js';
 import { containerSandbox } from './sandbox.js';
 import { exchangeFromOutcome } from './exchange.js';
@@ -191,7 +192,7 @@ export class GroupRuntime {
       await session.client.steerTurn({
         threadId: active.threadId,
         expectedTurnId: active.turnId,
-        input: buildTurnInput(row, { firstTurn: false }),
+        input: buildTurnInput(row, { firstTurn: false, files: await this.filesOf(row) }),
       });
       active.rows.push(row);
       this.log.info({ inboxId: row.id, turnId: active.turnId }, 'follow-up steered into running turn');
@@ -231,10 +232,11 @@ export class GroupRuntime {
       session = await this.ensureSession();
       const thread = await this.ensureThread(session, lane.threadKey);
       threadId = thread.threadId;
+      const files = await this.filesOf(row);
       this.deps.onTurnStartSent?.(row.id);
       const handle = await session.client.startTurn({
         threadId,
-        input: buildTurnInput(row, { firstTurn: thread.isNew }),
+        input: buildTurnInput(row, { firstTurn: thread.isNew, files }),
         sandboxPolicy: containerSandbox(this.group).turnPolicy,
       });
       lane.active = { threadId, turnId: handle.turnId, handle, rows: [row] };
@@ -310,6 +312,18 @@ export class GroupRuntime {
       delivered = reporter?.fail(why);
     }
     this.deps.onExchange?.(exchange.id, this.group, target, delivered ?? Promise.resolve());
+  }
+
+  /** Downloads a row's attachments into the workspace (no-op without attachments). */
+  private async filesOf(row: InboxRow): Promise<Awaited<ReturnType<typeof saveAttachments>> | undefined> {
+    if (row.payload.attachments.length === 0) return undefined;
+    return saveAttachments({
+      attachments: row.payload.attachments,
+      inboxId: row.id,
+      workspaceDir: groupPaths(this.deps.dataDir, this.group.slug).workspace,
+      adapter: this.deps.adapterFor(this.group.platform),
+      log: this.log,
+    });
   }
 
   private async awaitWithTimeout(session: AgentSession, active: ActiveTurn): Promise<TurnOutcome & { timedOut: boolean }> {

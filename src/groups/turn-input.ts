@@ -1,13 +1,20 @@
 /**
- * Builds the Codex input for an inbox row: who is speaking, the message, and — on the first turn of
- * a chat thread — the earlier messages of that thread as context. Pure.
+ * Builds the Codex input for an inbox row: who is speaking, the message, the files shared with it
+ * (images as image input, others by path), and — on the first turn of a chat thread — the earlier
+ * messages of that thread as context. Pure.
  */
 import type { UserInput } from '../codex/generated/v2/UserInput.js';
 import type { InboxRow } from '../db/rows.js';
+import type { SavedAttachment, SkippedAttachment } from './attachments.js';
 
 const CONTEXT_CAP_CHARS = 20_000;
 
-export function buildTurnInput(row: Pick<InboxRow, 'userId' | 'userName' | 'text' | 'payload'>, options: { firstTurn: boolean }): UserInput[] {
+export interface TurnInputOptions {
+  firstTurn: boolean;
+  files?: { saved: SavedAttachment[]; skipped: SkippedAttachment[] };
+}
+
+export function buildTurnInput(row: Pick<InboxRow, 'userId' | 'userName' | 'text' | 'payload'>, options: TurnInputOptions): UserInput[] {
   const speaker = row.userName || row.userId;
   const parts: string[] = [];
   const context = options.firstTurn ? row.payload.threadContext : undefined;
@@ -18,9 +25,14 @@ export function buildTurnInput(row: Pick<InboxRow, 'userId' | 'userName' | 'text
     parts.push('Earlier messages in this chat thread, for context:', ...lines, '', 'The message to answer:');
   }
   parts.push(`${speaker}: ${row.text}`);
-  const attachments = row.payload.attachments;
-  if (attachments.length > 0) {
-    parts.push('', 'Attached files:', ...attachments.map((a) => `- ${a.name} (${a.mimeType}, ${a.sizeBytes} bytes)`));
+  const saved = options.files?.saved ?? [];
+  const skipped = options.files?.skipped ?? [];
+  const listed = saved.filter((f) => !f.isImage);
+  if (listed.length > 0) parts.push('', 'Files shared with this message (in your workspace):', ...listed.map((f) => `- ${f.containerPath} (${f.mimeType})`));
+  if (skipped.length > 0) parts.push('', 'Files that could not be fetched:', ...skipped.map((f) => `- ${f.name}: ${f.reason}`));
+  if (!options.files && row.payload.attachments.length > 0) {
+    parts.push('', 'Attached files (not downloaded):', ...row.payload.attachments.map((a) => `- ${a.name} (${a.mimeType}, ${a.sizeBytes} bytes)`));
   }
-  return [{ type: 'text', text: parts.join('\n'), text_elements: [] }];
+  const images: UserInput[] = saved.filter((f) => f.isImage).map((f) => ({ type: 'localImage', path: f.containerPath }));
+  return [{ type: 'text', text: parts.join('\n'), text_elements: [] }, ...images];
 }

@@ -4,7 +4,7 @@
  * the real client libraries against wire-level fakes instead.
  */
 import type { ChatAdapter, PostedMessage, ThreadTarget, UploadFile } from '../../src/chat/adapter.js';
-import type { Platform } from '../../src/core/inbound.js';
+import type { Attachment, Platform } from '../../src/core/inbound.js';
 
 export interface ThreadMessage {
   id: string;
@@ -16,6 +16,8 @@ export class RecordingAdapter implements ChatAdapter {
   readonly maxMessageChars: number;
   readonly threads = new Map<string, ThreadMessage[]>();
   readonly uploads: Array<{ threadKey: string; file: UploadFile }> = [];
+  /** Files the "platform" serves for download, by attachment url. */
+  readonly files = new Map<string, Buffer>();
   private nextId = 1;
   private waiters: Array<() => void> = [];
 
@@ -46,6 +48,13 @@ export class RecordingAdapter implements ChatAdapter {
   async upload(target: ThreadTarget, file: UploadFile): Promise<void> {
     this.uploads.push({ threadKey: target.threadKey, file });
     this.notify();
+  }
+
+  async download(attachment: Attachment, maxBytes: number): Promise<Buffer> {
+    const bytes = this.files.get(attachment.url);
+    if (!bytes) throw new Error(`no file at ${attachment.url}`);
+    if (bytes.length > maxBytes) throw new Error('too large');
+    return bytes;
   }
 
   /** Final texts of a thread (progress messages that were replaced show their final text). */

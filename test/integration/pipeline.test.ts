@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RelayApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -107,6 +108,32 @@ describeDocker('core pipeline through Docker', () => {
     } finally {
       fake.script(() => undefined);
     }
+  });
+
+  it('gives Codex shared files: images as image input, other files in the workspace', async () => {
+    // A catalog model: codex drops images for models whose metadata it does not know (gpt-test).
+    const g = app.store.groups.update(group('files').slug, { model: 'gpt-5.5' });
+    const png = tinyPng();
+    adapter.files.set('https://files.example/pixel.png', png);
+    adapter.files.set('https://files.example/notes.txt', Buffer.from('line one\n'));
+    const before = fake.requests.length;
+    app.router.accept({
+      ...message(g, 'a1', 'look at these'),
+      attachments: [
+        { name: 'pixel.png', url: 'https://files.example/pixel.png', mimeType: 'image/png', sizeBytes: png.length },
+        { name: '../notes.txt', url: 'https://files.example/notes.txt', mimeType: 'text/plain', sizeBytes: 9 },
+        { name: 'missing.bin', url: 'https://files.example/missing.bin', mimeType: 'application/octet-stream', sizeBytes: 3 },
+      ],
+    });
+    await adapter.waitFor('a1', answered('look at these'), 15_000);
+    const request = JSON.stringify(fake.requests.slice(before).at(-1)?.body);
+    expect(request).toContain('data:image/png;base64');
+    expect(request).toContain('/workspace/.chat-attachments/');
+    expect(request).toContain('notes.txt (text/plain)');
+    expect(request).toContain('missing.bin: download failed');
+    const inboxId = app.store.inbox.byEventId({ platform: 'local', eventId: `ev-${eventCounter}` })!.id;
+    const saved = readFileSync(join(dataDir, 'groups', g.slug, 'workspace', '.chat-attachments', String(inboxId), '_notes.txt'), 'utf8');
+    expect(saved).toBe('line one\n');
   });
 
   it('starts exactly one container for concurrent first messages of a new group', async () => {
@@ -250,6 +277,34 @@ describeDocker('core pipeline through Docker', () => {
     }
   });
 }, { agentImage: 'build' });
+
+/** A valid 2×2 RGB PNG, built with zlib so no binary fixture is needed. */
+function tinyPng(): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(2, 0);
+  header.writeUInt32BE(2, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const rows = Buffer.from([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 255]);
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+}
 
 async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
