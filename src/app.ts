@@ -6,7 +6,7 @@
 import Dockerode from 'dockerode';
 import type { ChatAdapter } from './chat/adapter.js';
 import type { Config } from './config.js';
-import { DockerRuntime, ensureNetwork } from './containers/docker-runtime.js';
+import { DockerRuntime } from './containers/docker-runtime.js';
 import type { ContainerRuntime } from './containers/runtime.js';
 import type { Platform } from './core/inbound.js';
 import { Store } from './db/store.js';
@@ -14,7 +14,8 @@ import type { Logger } from './logger.js';
 import { ArchiveService } from './archive/archive-service.js';
 import { GroupRuntimes } from './router/group-runtimes.js';
 import { Router } from './router/router.js';
-import { CredentialProxy } from './vault/credential-proxy.js';
+import { createCredentialGateway } from './vault/create-gateway.js';
+import type { CredentialGateway } from './vault/gateway.js';
 import { createRedactor, type Redactor } from './vault/redact.js';
 import { StubRegistry } from './vault/stubs.js';
 import { Vault } from './vault/vault.js';
@@ -39,8 +40,8 @@ export class RelayApp {
     readonly store: Store,
     readonly vault: Vault,
     readonly stubs: StubRegistry,
-    readonly proxy: CredentialProxy,
-    readonly proxyUrl: string,
+    /** Built-in credential proxy (default) or OneCLI: how containers reach the model without a key. */
+    readonly credentials: CredentialGateway,
     readonly containers: ContainerRuntime,
     readonly runtimes: GroupRuntimes,
     readonly router: Router,
@@ -53,18 +54,12 @@ export class RelayApp {
   static async create(config: Config, log: Logger, overrides: AppOverrides = {}): Promise<RelayApp> {
     const docker = overrides.docker ?? new Dockerode();
     const store = Store.open(config.dataDir, log, { groupDefaults: config.groupDefaults });
+    let credentials: CredentialGateway | undefined;
     try {
       const vault = Vault.open(config.dataDir);
       const stubs = new StubRegistry();
       const redact = createRedactor(() => [...vault.secrets(), ...stubs.live()]);
-      const network = await ensureNetwork(docker, config.dockerNetwork);
-      const proxy = new CredentialProxy({
-        upstream: config.openaiUpstreamUrl,
-        stubs,
-        realKey: () => vault.openaiApiKey,
-        log: log.child({ part: 'proxy' }),
-      });
-      const proxyUrl = await proxy.listen(config.proxyBindHost || network.gateway, config.proxyPort);
+      credentials = await createCredentialGateway({ config, docker, vault, stubs, log });
       const containers = new DockerRuntime({ docker, image: config.agentImage, instanceId: config.instanceId, log: log.child({ part: 'docker' }) });
       // A previous run's containers lost their stdio when it stopped; their threads resume from
       // the group's Codex home, so the containers themselves are removed, not adopted.
@@ -77,9 +72,7 @@ export class RelayApp {
       const runtimes = new GroupRuntimes({
         store,
         containers,
-        stubs,
-        proxyUrl,
-        network: network.name,
+        credentials,
         dataDir: config.dataDir,
         clientVersion: codexVersion(),
         agentConfigExtra: overrides.agentConfigExtra,
@@ -92,8 +85,9 @@ export class RelayApp {
       });
       const router = new Router(store, runtimes, log.child({ part: 'router' }));
       archive.startRetention(overrides.retentionIntervalMs);
-      return new RelayApp(adapters, config, store, vault, stubs, proxy, proxyUrl, containers, runtimes, router, redact, log, archive);
+      return new RelayApp(adapters, config, store, vault, stubs, credentials, containers, runtimes, router, redact, log, archive);
     } catch (err) {
+      await credentials?.close(); // the proxy listener must not outlive a failed start
       store.close();
       throw err;
     }
@@ -107,7 +101,7 @@ export class RelayApp {
   /** Stops every agent, the proxy and the store. Never throws. */
   async stop(reason = 'shutdown'): Promise<void> {
     await this.runtimes.shutdownAll(reason).catch((err: unknown) => this.log.warn({ err }, 'stopping agents failed'));
-    await this.proxy.close().catch(() => undefined);
+    await this.credentials.close().catch(() => undefined);
     this.archive.close();
     this.store.close();
   }

@@ -6,7 +6,8 @@
  * - Every container carries the labels codex-relay.app / .instance / .group, so a restarted relay finds
  *   exactly its own containers (listManaged) and nobody else's.
  * - Mounts are the group's workspace (/workspace) and codex home (/home/codex/.codex), read-write, and
- *   nothing else; all capabilities dropped, no-new-privileges, an init process, memory/cpu/pids limits.
+ *   nothing else but the credential gateway's read-only files (OneCLI CA and stubs, `extraMounts`);
+ *   all capabilities dropped, no-new-privileges, an init process, memory/cpu/pids limits.
  * - Attach happens BEFORE start, so no byte of the agent's output can be lost.
  * - StdinOnce: when the relay's end of stdin closes (stop, or the relay dying), the app-server sees EOF
  *   and exits on its own; stop() only escalates to `docker stop`/kill when that does not happen.
@@ -25,6 +26,7 @@ import {
   ContainerStartError,
   type AgentContainerSpec,
   type AgentExit,
+  type AgentMount,
   type ContainerRuntime,
   type ManagedContainer,
   type RunningAgent,
@@ -73,6 +75,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const badEnv = Object.keys(spec.env).find((name) => !ENV_NAME.test(name));
     if (badEnv !== undefined) throw new ContainerStartError(`invalid environment variable name ${JSON.stringify(badEnv)}`);
+    const extraMounts = checkExtraMounts(spec.extraMounts ?? []);
 
     const workspaceDir = await this.prepareMountDir(spec.workspaceDir);
     const codexHomeDir = await this.prepareMountDir(spec.codexHomeDir);
@@ -97,7 +100,9 @@ export class DockerRuntime implements ContainerRuntime {
           Mounts: [
             { Type: 'bind', Source: workspaceDir, Target: AGENT_WORKSPACE, ReadOnly: spec.workspaceReadOnly === true },
             { Type: 'bind', Source: codexHomeDir, Target: AGENT_CODEX_HOME, ReadOnly: false },
+            ...extraMounts,
           ],
+          ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
           Memory: Math.round(spec.limits.memoryMb * 1024 * 1024),
           // Same as Memory: no swap on top of the limit, so "OOM killed" means what it says.
           MemorySwap: Math.round(spec.limits.memoryMb * 1024 * 1024),
@@ -366,6 +371,20 @@ export function describeDockerEndpoint(docker: Dockerode): string {
   if (typeof modem.socketPath === 'string') return `unix://${modem.socketPath}`;
   if (modem.host) return `${modem.protocol === 'https' ? 'https' : 'tcp'}://${modem.host}${modem.port ? `:${modem.port}` : ''}`;
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+}
+
+/** Extra mounts as Docker mount specs; refuses relative paths and anything over the agent's own mounts. */
+function checkExtraMounts(mounts: AgentMount[]): Dockerode.MountSettings[] {
+  return mounts.map((m) => {
+    if (!isAbsolute(m.source) || !isAbsolute(m.target)) throw new ContainerStartError(`extra mount paths must be absolute: ${m.source} -> ${m.target}`);
+    const target = resolve(m.target);
+    for (const own of [AGENT_WORKSPACE, AGENT_CODEX_HOME]) {
+      if (target === own || target.startsWith(`${own}/`) || own.startsWith(`${target}/`)) {
+        throw new ContainerStartError(`extra mount ${m.target} would cover the agent's ${own}`);
+      }
+    }
+    return { Type: 'bind', Source: m.source, Target: target, ReadOnly: m.readOnly !== false };
+  });
 }
 
 /** A Writable that logs the agent's stderr (codex tracing lines) at debug, one entry per line. */

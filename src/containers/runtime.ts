@@ -24,6 +24,19 @@ export interface AgentContainerSpec {
   env: Record<string, string>;
   /** Docker network to attach to (the relay's own bridge network). */
   network?: string;
+  /** Extra bind mounts from the credential gateway (e.g. OneCLI's CA certificate); read-only unless said. */
+  extraMounts?: AgentMount[];
+  /** Extra /etc/hosts entries, "name:address" or "name:host-gateway". */
+  extraHosts?: string[];
+}
+
+export interface AgentMount {
+  /** Absolute host path (file or directory) that exists. */
+  source: string;
+  /** Absolute path inside the container; must not be the workspace or the codex home. */
+  target: string;
+  /** Default true. */
+  readOnly?: boolean;
 }
 
 export interface AgentExit {

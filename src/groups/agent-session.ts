@@ -1,24 +1,23 @@
 /**
  * One live agent for a group: a started container plus the app-server client on its stdio.
  * Starting writes the group's Codex home (config.toml pointing at the credential proxy, AGENTS.md
- * composed from the row), mints a fresh stub, starts the container and performs the handshake.
+ * composed from the row), gets the container's credentials from the CredentialGateway (a fresh stub,
+ * proxy route, network; it fails closed), starts the container and performs the handshake.
  * Stopping (or the container dying) revokes the stub.
  */
 import { AppServerClient, type ApprovalPolicy } from '../codex/client.js';
 import type { ContainerRuntime, RunningAgent, AgentExit } from '../containers/runtime.js';
 import type { Group } from '../db/rows.js';
 import type { Logger } from '../logger.js';
-import type { StubIssuer } from '../vault/stubs.js';
-import { ensureGroupDirs, groupPaths, renderAgentConfig, STUB_ENV_NAME, writeFileAtomic } from './group-home.js';
+import type { AgentCredentials, CredentialGateway } from '../vault/gateway.js';
+import { ensureGroupDirs, groupPaths, renderAgentConfig, writeFileAtomic } from './group-home.js';
 import { composeAgentsMd } from './instructions.js';
 import { containerSandbox } from './sandbox.js';
 
 export interface AgentSessionDeps {
   containers: ContainerRuntime;
-  stubs: StubIssuer;
-  /** Credential proxy URL as containers reach it. */
-  proxyUrl: string;
-  network?: string;
+  /** Issues each container's stub, model base URL, network and extra mounts (built-in proxy or OneCLI). */
+  credentials: CredentialGateway;
   dataDir: string;
   clientVersion: string;
   sharedInstructions?: () => string | undefined;
@@ -36,45 +35,39 @@ export class AgentSession {
   private constructor(
     readonly agent: RunningAgent,
     readonly client: AppServerClient,
-    private readonly stub: string,
-    private readonly stubs: StubIssuer,
+    private readonly credentials: AgentCredentials,
   ) {
-    void agent.exited.then(() => stubs.revoke(stub));
+    void agent.exited.then(() => credentials.release());
   }
 
   static async start(group: Group, deps: AgentSessionDeps): Promise<AgentSession> {
     const paths = groupPaths(deps.dataDir, group.slug);
     ensureGroupDirs(paths);
-    writeFileAtomic(
-      `${paths.codexHome}/config.toml`,
-      renderAgentConfig({
-        model: group.model,
-        reasoningEffort: group.reasoningEffort,
-        approvalPolicy: group.approvalPolicy,
-        proxyUrl: deps.proxyUrl,
-        extraToml: deps.agentConfigExtra,
-      }),
-    );
-    writeFileAtomic(
-      `${paths.codexHome}/AGENTS.md`,
-      composeAgentsMd({
-        platform: group.platform,
-        groupName: group.name,
-        groupInstructions: group.instructions,
-        sharedInstructions: deps.sharedInstructions?.(),
-      }),
-    );
-    const stub = deps.stubs.mint(group.slug);
+    // First, so a gateway that cannot vouch for the container (fail closed) stops everything here.
+    const credentials = await deps.credentials.prepare(group);
     let agent: RunningAgent | undefined;
     try {
+      writeFileAtomic(
+        `${paths.codexHome}/config.toml`,
+        renderAgentConfig({
+          model: group.model,
+          reasoningEffort: group.reasoningEffort,
+          approvalPolicy: group.approvalPolicy,
+          proxyUrl: credentials.modelBaseUrl,
+          extraToml: deps.agentConfigExtra,
+        }),
+      );
+      writeAgentsMd(group, deps);
       agent = await deps.containers.start({
         groupSlug: group.slug,
         workspaceDir: paths.workspace,
         workspaceReadOnly: containerSandbox(group).workspaceReadOnly,
         codexHomeDir: paths.codexHome,
         limits: { memoryMb: group.memoryMb, cpus: group.cpus, pids: group.pidsLimit },
-        env: { [STUB_ENV_NAME]: stub },
-        network: deps.network,
+        env: credentials.env,
+        network: credentials.network,
+        extraMounts: credentials.mounts,
+        extraHosts: credentials.extraHosts,
       });
       const client = await AppServerClient.connect({
         input: agent.stdout,
@@ -84,9 +77,9 @@ export class AgentSession {
         approvals: approvalsFor(group),
         requestTimeoutMs: deps.handshakeTimeoutMs ?? 30_000,
       });
-      return new AgentSession(agent, client, stub, deps.stubs);
+      return new AgentSession(agent, client, credentials);
     } catch (err) {
-      deps.stubs.revoke(stub);
+      credentials.release();
       if (agent) await agent.stop('handshake failed');
       throw err;
     }
@@ -94,7 +87,7 @@ export class AgentSession {
 
   /** Closes the app-server's stdin and stops the container. Never throws. */
   async stop(reason: string): Promise<void> {
-    this.stubs.revoke(this.stub);
+    this.credentials.release();
     this.client.close();
     await this.agent.stop(reason);
   }
@@ -111,6 +104,35 @@ export class AgentSession {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * Writes the group's AGENTS.md (composed from its row, capped at 32 KiB) into its Codex home, at
+ * every container start and whenever the instructions change. Returns the file's path. Throws on
+ * I/O errors.
+ *
+ * Rewriting the file is all it takes for a change to apply on the next turn, container running or
+ * not. Verified against codex 0.169 (see test/integration/archive.test.ts): the app-server reads
+ * CODEX_HOME/AGENTS.md again before every turn, and when it changed it adds a user message "These
+ * AGENTS.md instructions replace all previously provided AGENTS.md instructions." with the new text
+ * to the existing thread; new threads and threads resumed after a restart read the new file too.
+ * So no restart and no new Codex thread (which would lose the conversation) is needed. The home is
+ * bind-mounted as a directory, so the container sees the renamed-in file.
+ */
+export function writeAgentsMd(group: Group, deps: Pick<AgentSessionDeps, 'dataDir' | 'sharedInstructions'>): string {
+  const paths = groupPaths(deps.dataDir, group.slug);
+  ensureGroupDirs(paths);
+  const path = `${paths.codexHome}/AGENTS.md`;
+  writeFileAtomic(
+    path,
+    composeAgentsMd({
+      platform: group.platform,
+      groupName: group.name,
+      groupInstructions: group.instructions,
+      sharedInstructions: deps.sharedInstructions?.(),
+    }),
+  );
+  return path;
 }
 
 /**

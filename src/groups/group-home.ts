@@ -58,6 +58,11 @@ export function renderAgentConfig(input: AgentConfigInput): string {
     // The container is the sandbox (see sandbox.ts); each turn also says so with externalSandbox.
     'sandbox_mode = "danger-full-access"',
     '',
+    // The stub reaches codex through the environment, but the commands codex runs must not inherit it
+    // (codex 0.169 passes every variable on by default, so `env` output would carry it into transcripts).
+    '[shell_environment_policy]',
+    `exclude = [${q(STUB_ENV_NAME)}]`,
+    '',
     `[model_providers.${PROVIDER_ID}]`,
     `name = "Codex Relay credential proxy"`,
     `base_url = ${q(`${input.proxyUrl.replace(/\/$/, '')}/v1`)}`,

@@ -2,13 +2,15 @@
  * Built-in credential proxy. Agent containers send model requests here with their stub token; the
  * proxy checks the stub, swaps in the real key from the vault and streams the request to the one
  * configured upstream. Responses (SSE) are piped through without buffering; WebSocket upgrades are
- * passed through the same way. The proxy binds to the relay's Docker network gateway, never 0.0.0.0.
+ * passed through the same way. The proxy binds to the relay's Docker network gateways, never 0.0.0.0:
+ * `listen` is called once per address (the open network's gateway, and the locked network's when a
+ * locked group starts), all sharing one stub registry and one set of counters.
  *
  * Invariants: the real key is only ever written into the upstream request; a missing or unknown
  * stub gets 401 before anything is forwarded; logs carry group, method, path and status only.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
@@ -72,15 +74,23 @@ export function forwardableHeaders(headers: IncomingHttpHeaders, keepUpgrade = f
 }
 
 export class CredentialProxy {
-  private server: Server | undefined;
+  private readonly servers: Server[] = [];
+  /** Upgraded (WebSocket) connections leave the server's bookkeeping; close() ends them itself. */
+  private readonly tunnels = new Set<Duplex>();
+  /** Own keep-alive pool to the upstream: no TCP/TLS handshake per model request (bench/proxy.ts). */
+  private readonly agent: HttpAgent | HttpsAgent;
   private readonly upstream: URL;
   private readonly stats: ProxyStats = { requestsByGroup: {}, rejected: 0, upstreamFailures: 0 };
 
   constructor(private readonly options: CredentialProxyOptions) {
     this.upstream = new URL(options.upstream);
+    this.agent = this.upstream.protocol === 'https:' ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   }
 
-  /** Starts listening; resolves with the URL containers use (http://host:port). Throws on bind failure. */
+  /**
+   * Starts listening on one more address; resolves with the URL containers use (http://host:port).
+   * May be called once per address. Throws on bind failure.
+   */
   async listen(host: string, port = 0): Promise<string> {
     const server = createServer((req, res) => this.handle(req, res));
     server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
@@ -91,7 +101,7 @@ export class CredentialProxy {
       server.once('error', reject);
       server.listen(port, host, () => resolve());
     });
-    this.server = server;
+    this.servers.push(server);
     const address = server.address() as AddressInfo;
     return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   }
@@ -100,12 +110,18 @@ export class CredentialProxy {
     return { ...this.stats, requestsByGroup: { ...this.stats.requestsByGroup } };
   }
 
+  /** Stops every listener and drops open connections. Never throws. */
   async close(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const servers = this.servers.splice(0);
+    for (const socket of this.tunnels) socket.destroy();
+    this.tunnels.clear();
+    this.agent.destroy();
+    await Promise.all(
+      servers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
   }
 
   private authorize(req: IncomingMessage): { group: string; key: string } | { status: number; message: string } {
@@ -140,10 +156,12 @@ export class CredentialProxy {
     const headers = forwardableHeaders(req.headers);
     headers.authorization = `Bearer ${auth.key}`;
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const upstreamReq = send(target, { method: req.method, headers }, (upstreamRes) => {
+    const upstreamReq = send(target, { method: req.method, headers, agent: this.agent }, (upstreamRes) => {
       res.writeHead(upstreamRes.statusCode ?? 502, forwardableHeaders(upstreamRes.headers));
       // Flush headers at once so the first SSE event is not held back.
       res.flushHeaders();
+      // An upstream that resets mid-stream ends the client's response; it never reaches the process.
+      upstreamRes.on('error', () => res.destroy());
       upstreamRes.pipe(res);
       this.options.log.debug({ group: auth.group, path: target.pathname, status: upstreamRes.statusCode }, 'proxied');
     });
@@ -154,6 +172,7 @@ export class CredentialProxy {
       else res.destroy();
     });
     req.on('aborted', () => upstreamReq.destroy());
+    req.on('error', () => upstreamReq.destroy());
     res.on('close', () => {
       if (!res.writableFinished) upstreamReq.destroy();
     });
@@ -161,6 +180,10 @@ export class CredentialProxy {
   }
 
   private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // A client that resets before the tunnel is up must not raise an uncaught error.
+    socket.on('error', () => socket.destroy());
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
     const auth = this.authorize(req);
     if ('status' in auth) {
       this.stats.rejected += 1;

@@ -1,7 +1,8 @@
 /**
- * Host-side vault: the only place the real OpenAI credential exists. A JSON file with mode 0600 in
- * the data directory; it is never mounted into a container and never logged. Reads are validated
- * with zod; a file with looser permissions is refused, not silently used.
+ * Host-side vault: the only place the real OpenAI credential (and, with ONECLI_URL, the OneCLI API
+ * key) exists. A JSON file with mode 0600 in the data directory; it is never mounted into a
+ * container and never logged. Reads are validated with zod; a file with looser permissions is
+ * refused, not silently used.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,8 @@ import { z } from 'zod';
 const VaultFileSchema = z.object({
   version: z.literal(1),
   openaiApiKey: z.string().min(1).optional(),
+  /** API key for a OneCLI instance (ONECLI_URL); self-hosted instances may not need one. */
+  onecliApiKey: z.string().min(1).optional(),
 });
 type VaultFile = z.infer<typeof VaultFileSchema>;
 
@@ -55,13 +58,20 @@ export class Vault {
 
   /** Every secret value held, so redaction can remove them from logs, archives and chat. */
   secrets(): string[] {
-    return [this.data.openaiApiKey].filter((s): s is string => typeof s === 'string' && s.length > 0);
+    return [this.data.openaiApiKey, this.data.onecliApiKey].filter((s): s is string => typeof s === 'string' && s.length > 0);
+  }
+
+  get onecliApiKey(): string | undefined {
+    return this.data.onecliApiKey;
   }
 
   setOpenaiApiKey(key: string): void {
-    const trimmed = key.trim();
-    if (trimmed.length < 8 || /\s/.test(trimmed)) throw new VaultError('that does not look like an API key');
-    this.data = { ...this.data, openaiApiKey: trimmed };
+    this.data = { ...this.data, openaiApiKey: checkedKey(key) };
+    this.save();
+  }
+
+  setOnecliApiKey(key: string): void {
+    this.data = { ...this.data, onecliApiKey: checkedKey(key) };
     this.save();
   }
 
@@ -73,4 +83,10 @@ export class Vault {
     chmodSync(tmp, 0o600);
     renameSync(tmp, this.path);
   }
+}
+
+function checkedKey(key: string): string {
+  const trimmed = key.trim();
+  if (trimmed.length < 8 || /\s/.test(trimmed)) throw new VaultError('that does not look like an API key');
+  return trimmed;
 }
