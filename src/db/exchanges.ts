@@ -31,6 +31,8 @@ export class ExchangesRepo {
          RETURNING *`,
       ),
       byTurn: db.prepare<[string, string], unknown>('SELECT * FROM exchanges WHERE group_slug = ? AND codex_turn_id = ?'),
+      byId: db.prepare<[number], unknown>('SELECT * FROM exchanges WHERE id = ?'),
+      deleteCompletedBefore: db.prepare<[string, number], unknown>('DELETE FROM exchanges WHERE group_slug = ? AND completed_at < ?'),
       listByThread: db.prepare<[string, string], unknown>(
         'SELECT * FROM exchanges WHERE group_slug = ? AND thread_key = ? ORDER BY started_at, id',
       ),
@@ -76,6 +78,16 @@ export class ExchangesRepo {
     if (raw !== undefined) return this.read(raw);
     // Only a turn id conflict makes the insert do nothing, so the turn id is set here.
     return this.read(this.stmts.byTurn.get(e.groupSlug, e.codexTurnId ?? ''));
+  }
+
+  byId(id: number): Exchange | undefined {
+    const raw = this.stmts.byId.get(id);
+    return raw === undefined ? undefined : this.read(raw);
+  }
+
+  /** Retention: deletes a group's exchanges that completed before `cutoffMs`. Returns how many. */
+  deleteCompletedBefore(groupSlug: string, cutoffMs: number): number {
+    return this.stmts.deleteCompletedBefore.run(groupSlug, cutoffMs).changes;
   }
 
   /** A thread's exchanges in the order they started. */

@@ -4,6 +4,7 @@
  * answer, tokens and timing. Secrets are redacted here, before anything is stored. Pure.
  */
 import type { TurnOutcome } from '../codex/client.js';
+import type { FileUpdateChange } from '../codex/generated/v2/FileUpdateChange.js';
 import type { ThreadItem } from '../codex/generated/v2/ThreadItem.js';
 import type { ArchivedItem, Group, InboxRow, NewExchange } from '../db/rows.js';
 
@@ -13,6 +14,25 @@ export function trimOutput(text: string, cap = OUTPUT_CAP): string {
   if (text.length <= cap) return text;
   const half = Math.floor((cap - 40) / 2);
   return `${text.slice(0, half)}\n… [${text.length - 2 * half} characters trimmed] …\n${text.slice(-half)}`;
+}
+
+/** Lines added and removed by one file change: `add` counts its content, `delete` the old content, `update` its unified diff. Pure. */
+export function diffStat(change: FileUpdateChange): { added: number; removed: number } {
+  const lines = change.diff.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  if (change.kind.type === 'add') return { added: lines.length, removed: 0 };
+  if (change.kind.type === 'delete') return { added: 0, removed: lines.length };
+  return {
+    added: lines.filter((l) => l.startsWith('+') && !l.startsWith('+++')).length,
+    removed: lines.filter((l) => l.startsWith('-') && !l.startsWith('---')).length,
+  };
+}
+
+/** `update src/a.ts → src/b.ts (+3 −1)`: one line per changed file in the archive. Pure. */
+export function describeChange(change: FileUpdateChange): string {
+  const { added, removed } = diffStat(change);
+  const moved = change.kind.type === 'update' && change.kind.move_path ? ` → ${change.kind.move_path}` : '';
+  return `${change.kind.type} ${change.path}${moved} (+${added} −${removed})`;
 }
 
 export function archiveItem(item: ThreadItem, redact: (t: string) => string): ArchivedItem | undefined {
@@ -31,7 +51,7 @@ export function archiveItem(item: ThreadItem, redact: (t: string) => string): Ar
       return {
         type: 'fileChange',
         id: item.id,
-        summary: item.changes.map((c) => `${c.kind.type} ${c.path}`).join(', '),
+        summary: redact(item.changes.map(describeChange).join('\n')),
         detail: redact(trimOutput(item.changes.map((c) => c.diff).join('\n'))),
         status: item.status,
       };

@@ -87,9 +87,20 @@ export class GroupRuntime {
     return this.group.slug;
   }
 
-  /** New settings apply to the next container start (and to new threads). */
+  /**
+   * New settings apply to the next container start (and to new threads). Changed instructions (or
+   * name) apply on the next turn: AGENTS.md is rewritten now. Never throws (a failed rewrite is
+   * logged; the next container start writes the file again).
+   */
   updateGroup(group: Group): void {
+    const agentsMdChanged = group.instructions !== this.group.instructions || group.name !== this.group.name;
     this.group = group;
+    if (!agentsMdChanged) return;
+    try {
+      writeAgentsMd(group, this.deps);
+    } catch (err) {
+      this.log.warn({ err }, 'rewriting AGENTS.md failed; it is written again at the next container start');
+    }
   }
 
   /**
@@ -97,7 +108,7 @@ export class GroupRuntime {
    * thread uses them without a restart (see writeAgentsMd for why that suffices). Throws on I/O errors.
    */
   applyInstructions(group: Group): void {
-    this.updateGroup(group);
+    this.group = group;
     writeAgentsMd(group, this.deps);
   }
 
@@ -233,10 +244,11 @@ export class GroupRuntime {
       const thread = await this.ensureThread(session, lane.threadKey);
       threadId = thread.threadId;
       const files = await this.filesOf(row);
+      const context = thread.isNew ? await this.contextOf(row, target, adapter) : undefined;
       this.deps.onTurnStartSent?.(row.id);
       const handle = await session.client.startTurn({
         threadId,
-        input: buildTurnInput(row, { firstTurn: thread.isNew, files }),
+        input: buildTurnInput(row, { firstTurn: thread.isNew, files, context }),
         sandboxPolicy: containerSandbox(this.group).turnPolicy,
       });
       lane.active = { threadId, turnId: handle.turnId, handle, rows: [row] };
@@ -312,6 +324,13 @@ export class GroupRuntime {
       delivered = reporter?.fail(why);
     }
     this.deps.onExchange?.(exchange.id, this.group, target, delivered ?? Promise.resolve());
+  }
+
+  /** Earlier thread messages for a message that arrived mid-thread; undefined when not wanted. */
+  private async contextOf(row: InboxRow, target: ThreadTarget, adapter: ChatAdapter | undefined): Promise<Array<{ userName: string; text: string }> | undefined> {
+    const before = row.payload.contextBefore;
+    if (!before || row.payload.threadContext || !adapter?.threadContext) return undefined;
+    return adapter.threadContext(target, before);
   }
 
   /** Downloads a row's attachments into the workspace (no-op without attachments). */

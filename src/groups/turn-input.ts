@@ -11,13 +11,15 @@ const CONTEXT_CAP_CHARS = 20_000;
 
 export interface TurnInputOptions {
   firstTurn: boolean;
+  /** Context the adapter fetched for a message that arrived mid-thread (first turn only). */
+  context?: Array<{ userName: string; text: string }>;
   files?: { saved: SavedAttachment[]; skipped: SkippedAttachment[] };
 }
 
 export function buildTurnInput(row: Pick<InboxRow, 'userId' | 'userName' | 'text' | 'payload'>, options: TurnInputOptions): UserInput[] {
   const speaker = row.userName || row.userId;
   const parts: string[] = [];
-  const context = options.firstTurn ? row.payload.threadContext : undefined;
+  const context = options.firstTurn ? (row.payload.threadContext ?? options.context) : undefined;
   if (context && context.length > 0) {
     let lines = context.map((m) => `${m.userName}: ${m.text}`);
     // Keep the most recent context when the thread is long.

@@ -21,6 +21,7 @@ export interface RecordedRequest {
 export type Reply =
   | { kind: 'text'; text: string; deltas?: string[]; delayMs?: number }
   | { kind: 'shellCall'; cmd: string; delayMs?: number }
+  | { kind: 'applyPatch'; patch: string; delayMs?: number }
   | { kind: 'error'; status: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
   | { kind: 'dropAfterCreated'; delayMs?: number }
   | { kind: 'hang' }
@@ -32,6 +33,8 @@ export type ScriptHandler = (request: RecordedRequest) => Reply | undefined;
 export const reply = {
   text: (text: string, opts: { deltas?: string[]; delayMs?: number } = {}): Reply => ({ kind: 'text', text, ...opts }),
   shellCall: (cmd: string, opts: { delayMs?: number } = {}): Reply => ({ kind: 'shellCall', cmd, ...opts }),
+  /** A freeform `apply_patch` call (`*** Begin Patch…`); codex offers that tool only to catalog models such as gpt-5.5. */
+  applyPatch: (patch: string, opts: { delayMs?: number } = {}): Reply => ({ kind: 'applyPatch', patch, ...opts }),
   error: (
     status: number,
     body: unknown = { error: { message: `mock ${status}`, type: 'server_error', code: null } },
@@ -123,6 +126,11 @@ function shellEvents(id: string, cmd: string): string[] {
   return [sse({ type: 'response.output_item.done', output_index: 0, item }), completed(id)];
 }
 
+function applyPatchEvents(id: string, patch: string): string[] {
+  const item = { type: 'custom_tool_call', id: `ctc_${id}`, call_id: `call_${id}`, name: 'apply_patch', input: patch };
+  return [sse({ type: 'response.output_item.done', output_index: 0, item }), completed(id)];
+}
+
 // ---- server -----------------------------------------------------------------------------------
 
 export async function startFakeResponses({ host = '127.0.0.1', port = 0 }: { host?: string; port?: number } = {}): Promise<FakeResponses> {
@@ -150,6 +158,7 @@ export async function startFakeResponses({ host = '127.0.0.1', port = 0 }: { hos
       if (res.destroyed) return;
       if (r.kind === 'dropAfterCreated') res.socket?.destroy();
       else if (r.kind === 'responseFailed') res.end(sse({ type: 'response.failed', response: { id, error: { code: 'server_error', message: r.message } } }));
+      else if (r.kind === 'applyPatch') res.end(applyPatchEvents(id, r.patch).join(''));
       else res.end((r.kind === 'text' ? textEvents(id, r.text, r.deltas) : shellEvents(id, r.cmd)).join(''));
     };
     // The rest waits until `response.created` is flushed, so a drop is a real mid-stream drop.
