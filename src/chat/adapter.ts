@@ -38,6 +38,11 @@ export interface ChatAdapter {
    * Missing: attachments are only named in the prompt. Throws ChatDeliveryError.
    */
   download?(attachment: Attachment, maxBytes: number): Promise<Buffer>;
+  /**
+   * Earlier messages of a thread, before `beforeMessageId`, as context for a first Codex turn.
+   * Missing: no context. Never throws; [] when the thread cannot be read.
+   */
+  threadContext?(target: ThreadTarget, beforeMessageId: string): Promise<Array<{ userName: string; text: string }>>;
   /** Shows a typing indicator. Missing: nothing is shown. Never throws (errors are logged). */
   typing?(target: ThreadTarget): Promise<void>;
 }

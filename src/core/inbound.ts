@@ -31,6 +31,12 @@ export const InboundMessageSchema = z.object({
   attachments: z.array(AttachmentSchema).max(20).default([]),
   /** Platform event id used for deduplication of redeliveries. */
   eventId: z.string().min(1).max(300),
+  /**
+   * Platform id of this message when it arrived mid-thread: on the thread's first Codex turn the
+   * group runtime asks the adapter (`threadContext`) for the earlier messages — after the message
+   * is stored, so no slow platform call stands between receiving and storing it.
+   */
+  contextBefore: z.string().min(1).max(200).optional(),
   /** Earlier messages of the thread, given to Codex as context on the first turn of a thread. */
   threadContext: z.array(z.object({ userName: z.string(), text: z.string() })).max(200).optional(),
 });

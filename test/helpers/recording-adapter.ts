@@ -18,6 +18,9 @@ export class RecordingAdapter implements ChatAdapter {
   readonly uploads: Array<{ threadKey: string; file: UploadFile }> = [];
   /** Files the "platform" serves for download, by attachment url. */
   readonly files = new Map<string, Buffer>();
+  /** Earlier thread messages the "platform" returns, by the message id they come before. */
+  readonly contexts = new Map<string, Array<{ userName: string; text: string }>>();
+  readonly contextCalls: string[] = [];
   private nextId = 1;
   private waiters: Array<() => void> = [];
 
@@ -48,6 +51,11 @@ export class RecordingAdapter implements ChatAdapter {
   async upload(target: ThreadTarget, file: UploadFile): Promise<void> {
     this.uploads.push({ threadKey: target.threadKey, file });
     this.notify();
+  }
+
+  async threadContext(_target: ThreadTarget, beforeMessageId: string): Promise<Array<{ userName: string; text: string }>> {
+    this.contextCalls.push(beforeMessageId);
+    return this.contexts.get(beforeMessageId) ?? [];
   }
 
   async download(attachment: Attachment, maxBytes: number): Promise<Buffer> {

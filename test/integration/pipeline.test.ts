@@ -136,6 +136,18 @@ describeDocker('core pipeline through Docker', () => {
     expect(saved).toBe('line one\n');
   });
 
+  it('asks the adapter for earlier thread messages on the first turn of a mid-thread mention', async () => {
+    const g = group('context');
+    adapter.contexts.set('msg-77', [{ userName: 'bob', text: 'CI broke after the upgrade' }]);
+    const before = fake.requests.length;
+    app.router.accept({ ...message(g, 'ctx1', 'can you look?'), contextBefore: 'msg-77' });
+    await adapter.waitFor('ctx1', answered('can you look?'));
+    expect(JSON.stringify(fake.requests.slice(before).at(-1)?.body)).toContain('bob: CI broke after the upgrade');
+    app.router.accept({ ...message(g, 'ctx1', 'and now?'), contextBefore: 'msg-78' });
+    await adapter.waitFor('ctx1', answered('and now?'));
+    expect(adapter.contextCalls).toEqual(['msg-77']); // not again once the Codex thread exists
+  });
+
   it('starts exactly one container for concurrent first messages of a new group', async () => {
     const g = group('concurrent');
     for (let i = 0; i < 5; i += 1) app.router.accept(message(g, `c${i}`, `burst ${i}`));
