@@ -10,11 +10,13 @@
  *   exists (.ci/build-base-image.sh), else the public `node:20-bookworm-slim`.
  * - The build context holds only the Dockerfile, container/ (minus other vendored tarballs) and is sent
  *   uncompressed: the tarball inside is already gzip.
- * - An existing tag is kept unless `force`.
+ * - An existing tag is kept unless `force`, or unless its recipe label (hash of Dockerfile, container/
+ *   scripts, codex version and base image) shows it was built from something else: a stale image rebuilds.
  * Error contract: buildAgentImage throws ImageBuildError with a message fit for a terminal.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Dockerode from 'dockerode';
@@ -106,12 +108,18 @@ export async function buildAgentImage(options: BuildAgentImageOptions): Promise<
   } catch (err) {
     throw new ImageBuildError(`Docker is not reachable (${errorText(err)}); start dockerd or run .ci/run`, { cause: err });
   }
-  if (!options.force && (await imageExists(docker, tag))) {
-    log.info({ tag }, 'agent image already present (use --force to rebuild)');
-    return { tag, built: false, durationMs: Date.now() - started };
+  const baseImage = options.baseImage ?? (await resolveBaseImage(docker));
+  const recipe = recipeHash(version, baseImage);
+  if (!options.force) {
+    const existing = await imageRecipe(docker, tag);
+    // An image without the label was built by hand: keep it, as asked. One from an older recipe is stale.
+    if (existing.exists && (existing.recipe === undefined || existing.recipe === recipe)) {
+      log.info({ tag }, 'agent image already present (use --force to rebuild)');
+      return { tag, built: false, durationMs: Date.now() - started };
+    }
+    if (existing.exists) log.info({ tag, was: existing.recipe, now: recipe }, 'agent image is stale (Dockerfile, container/, version or base changed); rebuilding');
   }
 
-  const baseImage = options.baseImage ?? (await resolveBaseImage(docker));
   const baseIsLocal = await imageExists(docker, baseImage);
   const platform = codexPlatformFor(arch);
   const tarball = await ensureVendorTarball(version, platform, log);
@@ -128,7 +136,7 @@ export async function buildAgentImage(options: BuildAgentImageOptions): Promise<
       rm: true,
       forcerm: true,
       pull: false,
-      labels: { 'codex-relay.codex-version': version },
+      labels: { 'codex-relay.codex-version': version, [RECIPE_LABEL]: recipe },
     });
   } catch (err) {
     context.kill();
@@ -150,6 +158,29 @@ export async function buildAgentImage(options: BuildAgentImageOptions): Promise<
   const durationMs = Date.now() - started;
   log.info({ tag, baseImage, seconds: Math.round(durationMs / 100) / 10 }, 'agent image built');
   return { tag, built: true, baseImage, durationMs };
+}
+
+const RECIPE_LABEL = 'codex-relay.recipe';
+
+/** Hash of what decides the image's content: Dockerfile, container/ scripts, codex version, base image name. */
+export function recipeHash(version: string, baseImage: string): string {
+  const hash = createHash('sha256').update(`${version}\0${baseImage}\0`);
+  for (const entry of contextEntries(undefined).sort()) {
+    const file = join(REPO_ROOT, entry);
+    if (!statSync(file).isFile()) continue;
+    hash.update(`${entry}\0`).update(readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function imageRecipe(docker: Dockerode, tag: string): Promise<{ exists: boolean; recipe?: string }> {
+  try {
+    const info = await docker.getImage(tag).inspect();
+    return { exists: true, recipe: info.Config?.Labels?.[RECIPE_LABEL] };
+  } catch (err) {
+    if (statusCode(err) === 404) return { exists: false };
+    throw err;
+  }
 }
 
 /**

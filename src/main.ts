@@ -7,6 +7,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL_CHAT_KEY, LocalChatAdapter, LOCAL_THREAD_KEY, runLocalChat } from '../adapters/local/local-adapter.js';
+import { DiscordRelay } from '../adapters/discord/relay.js';
+import { startSlackForRelay, type SlackRuntime } from '../adapters/slack/index.js';
 import { buildAgentImage } from '../setup/build-image.js';
 import { promptSecret } from '../setup/prompt.js';
 import { RelayApp } from './app.js';
@@ -17,7 +19,8 @@ import { formatStatus } from './status.js';
 
 async function ensureVaultKey(config: Config, log: Logger): Promise<void> {
   const vault = Vault.open(config.dataDir);
-  if (vault.openaiApiKey) return;
+  // With OneCLI the credential lives in OneCLI's vault, not ours.
+  if (vault.openaiApiKey || config.onecliUrl) return;
   if (!process.stdin.isTTY) {
     log.warn('no OpenAI key in the vault: model requests will be refused until you run `npm run setup -- vault set-key`');
     return;
@@ -50,16 +53,29 @@ async function main(): Promise<void> {
   await buildAgentImage({ docker, tag: config.agentImage, log });
 
   const app = await RelayApp.create(config, log, { docker });
+  let discord: DiscordRelay | undefined;
+  let slack: SlackRuntime | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    // Slack first: no new events while agents stop; replies still go out over its Web API client.
+    await slack?.stop();
     await app.stop(signal);
+    // After app.stop: requeued turns are announced over Discord before the client closes.
+    await discord?.stop();
     process.exit(0);
   };
+  // A stray rejection from a platform library (e.g. a reconnect that gave up) is logged, not fatal:
+  // every message is already in the inbox, and the relay keeps serving the other chats.
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  // Before the local chat, so LOCAL_CHAT=on runs alongside Slack and Discord.
+  if (config.slack) slack = await startSlackForRelay(app, log.child({ part: 'slack' }));
+  if (config.discord) discord = await DiscordRelay.start({ app, discord: config.discord, access: config, log });
 
   if (config.localChat) {
     const local = new LocalChatAdapter(process.stdout);
@@ -83,7 +99,7 @@ async function main(): Promise<void> {
     return;
   }
   app.router.recover();
-  log.warn('no chat platform adapter is enabled yet for this configuration; set LOCAL_CHAT=on to use the terminal chat');
+  if (!discord && !slack) log.warn('no chat platform adapter is enabled yet for this configuration; set LOCAL_CHAT=on to use the terminal chat');
 }
 
 main().catch((err: unknown) => {

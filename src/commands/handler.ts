@@ -13,6 +13,7 @@ import type { GroupRuntimes } from '../router/group-runtimes.js';
 import { formatStatus } from '../status.js';
 import { AccessPolicy, userKey } from './access.js';
 import { parseCommand, type Command } from './parse.js';
+import { postOnRequest } from '../archive/policy.js';
 
 export interface CommandContext {
   platform: Platform;
@@ -144,6 +145,7 @@ export class CommandHandler {
         return stopped > 0 ? { text: `Stopped ${stopped} running turn${stopped === 1 ? '' : 's'} (<@${ctx.userId}>).`, ephemeral: false } : { text: 'Nothing is running.', ephemeral: true };
       }
       case 'archive': {
+        if (!postOnRequest(group.archivePolicy)) return { text: 'Archive posting is off for this group (exchanges are still archived on the host).', ephemeral: true };
         const threadKey = ctx.threadKey ?? store.threads.latest(group.slug)?.threadKey;
         if (!threadKey) return { text: 'No conversation to archive yet.', ephemeral: true };
         const file = this.deps.archive?.transcriptFor(group.slug, threadKey);

@@ -100,6 +100,28 @@ describe('CommandHandler', () => {
   });
 });
 
+describe('CommandHandler archive', () => {
+  it('uploads the transcript into the thread, unless the group turned posting off', async () => {
+    const store = Store.open(':memory:');
+    try {
+      const access = new AccessPolicy({ ownerIds: [], adminIds: ['slack:UADMIN'], admins: store.admins });
+      const archive = { transcriptFor: () => ({ filename: 'thread.md', content: '# transcript' }) };
+      const handler = new CommandHandler({ store, runtimes: { find: () => undefined }, access, archive, log: silentLogger() });
+      const ctx: CommandContext = { platform: 'slack', chatKey: 'slack:T1:C9', channelId: 'C9', threadKey: '1.2', userId: 'UADMIN' };
+      await handler.handle(ctx, 'setup');
+      const reply = await handler.handle(ctx, 'archive');
+      expect(reply.upload?.target.threadKey).toBe('1.2');
+      expect(reply.upload?.file.filename).toBe('thread.md');
+      store.groups.update(store.groups.byChatKey('slack:T1:C9')!.slug, { archivePolicy: 'off' });
+      const off = await handler.handle(ctx, 'archive');
+      expect(off.upload).toBeUndefined();
+      expect(off.text).toMatch(/off/);
+    } finally {
+      store.close();
+    }
+  });
+});
+
 describe('mayTalk', () => {
   it.each([
     [null, 'U1', true],
