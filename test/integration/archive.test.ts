@@ -4,76 +4,43 @@
  * SQLite and markdown files and uploads through the ChatAdapter seam (RecordingAdapter). Only the
  * model API is a stand-in.
  */
-import { readFileSync, rmSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RelayApp } from '../../src/app.js';
+import type { RelayApp } from '../../src/app.js';
 import { archiveFileName, parseArchive } from '../../src/archive/archive-file.js';
-import { loadConfig } from '../../src/config.js';
 import { LABEL_GROUP, LABEL_INSTANCE } from '../../src/containers/docker-runtime.js';
-import type { InboundMessageInput } from '../../src/core/inbound.js';
 import type { Exchange, Group, GroupSettings } from '../../src/db/rows.js';
 import { AGENTS_MD_CAP_BYTES } from '../../src/groups/instructions.js';
-import { createLogger } from '../../src/logger.js';
-import { inputItems, messageTexts, reply, startFakeResponses, type FakeResponses, type RecordedRequest } from '../fakes/fake-responses.js';
-import { agentImage, describeDocker, testDocker } from '../helpers/docker.js';
-import { answered, RecordingAdapter } from '../helpers/recording-adapter.js';
+import { inputItems, messageTexts, reply, type FakeResponses, type RecordedRequest } from '../fakes/fake-responses.js';
+import { describeDocker, testDocker } from '../helpers/docker.js';
+import { answered, type RecordingAdapter } from '../helpers/recording-adapter.js';
+import { startRelayHarness, type RelayHarness } from '../helpers/relay-harness.js';
 
 // Not shaped like an API key, so only the vault-value rule of the redactor can catch it.
 const SENTINEL = 'relayarchivesentinel7c1d9e2b';
-const INSTANCE = `test-archive-${process.pid}`;
-const NETWORK = `codex-relay-test-archive-${process.pid}`;
-
 describeDocker('exchange archive and AGENTS.md through Docker', () => {
+  let h: RelayHarness;
   let fake: FakeResponses;
   let app: RelayApp;
   let adapter: RecordingAdapter;
   let dataDir: string;
-  let eventCounter = 0;
   const docker = testDocker();
 
   beforeAll(async () => {
-    fake = await startFakeResponses();
-    dataDir = mkdtempSync(join(tmpdir(), 'relay-archive-it-'));
-    const config = loadConfig({
-      DATA_DIR: dataDir,
-      OPENAI_UPSTREAM_URL: fake.url,
-      AGENT_IMAGE: agentImage(),
-      DOCKER_NETWORK: NETWORK,
-      RELAY_INSTANCE_ID: INSTANCE,
-      DEFAULT_MODEL: 'gpt-test',
-    });
-    const log = createLogger({ level: 'warn', destination: { write: () => true } as unknown as NodeJS.WritableStream });
-    app = await RelayApp.create(config, log, {
-      agentConfigExtra: 'request_max_retries = 0\nstream_max_retries = 0\nstream_idle_timeout_ms = 60000',
-      progressIntervalMs: 200,
-    });
     // The vault's value is the secret the redactor must find; the fake model ignores the key.
-    app.vault.setOpenaiApiKey(SENTINEL);
-    adapter = new RecordingAdapter('local');
-    app.registerAdapter(adapter);
+    h = await startRelayHarness({ name: 'archive', vaultKey: SENTINEL, logLevel: 'warn' });
+    ({ fake, app, adapter, dataDir } = h);
   }, 120_000);
 
   afterAll(async () => {
-    await app?.stop('test done');
-    await fake?.close();
-    await docker
-      .getNetwork(NETWORK)
-      .remove()
-      .catch(() => undefined);
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await h?.stop();
   });
 
-  function group(slug: string, settings: Partial<GroupSettings> = {}): Group {
-    const created = app.store.groups.create({ slug, chatKey: `local:test:${slug}`, platform: 'local', name: slug });
-    return Object.keys(settings).length ? app.store.groups.update(slug, settings) : created;
-  }
+  const group = (slug: string, settings: Partial<GroupSettings> = {}): Group => h.group(slug, settings);
 
   function send(g: Group, threadKey: string, text: string): void {
-    eventCounter += 1;
-    const msg: InboundMessageInput = { platform: 'local', chatKey: g.chatKey, threadKey, channelId: g.slug, userId: 'U1', userName: 'alice', text, eventId: `arch-ev-${eventCounter}` };
-    expect(app.router.accept(msg).status).toBe('accepted');
+    expect(app.router.accept(h.message(g, threadKey, text)).status).toBe('accepted');
   }
 
   async function exchangeOf(g: Group, threadKey: string, count = 1): Promise<Exchange> {
@@ -90,7 +57,7 @@ describeDocker('exchange archive and AGENTS.md through Docker', () => {
   }
 
   async function containersOf(slug: string): Promise<string[]> {
-    const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_GROUP}=${slug}`, `${LABEL_INSTANCE}=${INSTANCE}`] } });
+    const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_GROUP}=${slug}`, `${LABEL_INSTANCE}=${h.instance}`] } });
     return list.map((c) => c.Id);
   }
 

@@ -3,74 +3,44 @@
  * container running the pinned codex app-server → credential proxy → fake Responses API, and the
  * answer back through the ChatAdapter seam. Only the model API is a stand-in.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RelayApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import type { InboundMessageInput } from '../../src/core/inbound.js';
 import type { Group } from '../../src/db/rows.js';
 import { createLogger } from '../../src/logger.js';
-import { messageTexts, reply, startFakeResponses, type FakeResponses } from '../fakes/fake-responses.js';
-import { agentImage, describeDocker, testDocker } from '../helpers/docker.js';
-import { answered, RecordingAdapter } from '../helpers/recording-adapter.js';
+import { messageTexts, reply, type FakeResponses } from '../fakes/fake-responses.js';
+import { describeDocker, testDocker } from '../helpers/docker.js';
+import { answered, type RecordingAdapter } from '../helpers/recording-adapter.js';
+import { startRelayHarness, type RelayHarness } from '../helpers/relay-harness.js';
 import { LABEL_GROUP, LABEL_INSTANCE } from '../../src/containers/docker-runtime.js';
 
 const REAL_KEY = 'sk-test-pipeline-SENTINEL-9f8e7d6c5b4a';
-const INSTANCE = `test-pipeline-${process.pid}`;
 
 describeDocker('core pipeline through Docker', () => {
+  let h: RelayHarness;
   let fake: FakeResponses;
   let app: RelayApp;
   let adapter: RecordingAdapter;
   let dataDir: string;
   let logLines: string[];
-  let eventCounter = 0;
   const docker = testDocker();
 
   beforeAll(async () => {
-    fake = await startFakeResponses();
-    dataDir = mkdtempSync(join(tmpdir(), 'relay-pipeline-'));
-    const config = loadConfig({
-      DATA_DIR: dataDir,
-      OPENAI_UPSTREAM_URL: fake.url,
-      AGENT_IMAGE: agentImage(),
-      DOCKER_NETWORK: 'codex-relay-test',
-      RELAY_INSTANCE_ID: INSTANCE,
-      DEFAULT_MODEL: 'gpt-test',
-    });
-    logLines = [];
-    const sink = { write: (line: string) => void logLines.push(line) };
-    const log = createLogger({ level: 'debug', destination: sink as unknown as NodeJS.WritableStream });
-    app = await RelayApp.create(config, log, {
-      agentConfigExtra: 'request_max_retries = 0\nstream_max_retries = 0\nstream_idle_timeout_ms = 60000',
-      progressIntervalMs: 200,
-    });
-    app.vault.setOpenaiApiKey(REAL_KEY);
-    adapter = new RecordingAdapter('local');
-    app.registerAdapter(adapter);
+    h = await startRelayHarness({ name: 'pipeline', vaultKey: REAL_KEY });
+    ({ fake, app, adapter, dataDir, logLines } = h);
   }, 120_000);
 
   afterAll(async () => {
-    await app?.stop('test done');
-    await fake?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await h?.stop();
   });
 
-  function group(slug: string, settings: Partial<Pick<Group, 'turnTimeoutSec' | 'idleTimeoutSec'>> = {}): Group {
-    const created = app.store.groups.create({ slug, chatKey: `local:test:${slug}`, platform: 'local', name: slug });
-    return Object.keys(settings).length ? app.store.groups.update(slug, settings) : created;
-  }
-
-  function message(g: Group, threadKey: string, text: string): InboundMessageInput {
-    eventCounter += 1;
-    return { platform: 'local', chatKey: g.chatKey, threadKey, channelId: g.slug, userId: 'U1', userName: 'alice', text, eventId: `ev-${eventCounter}` };
-  }
+  const group = (slug: string, settings: Partial<Pick<Group, 'turnTimeoutSec' | 'idleTimeoutSec'>> = {}): Group => h.group(slug, settings);
+  const message = (g: Group, threadKey: string, text: string) => h.message(g, threadKey, text);
 
   async function containersOf(slug: string): Promise<string[]> {
-    const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_GROUP}=${slug}`, `${LABEL_INSTANCE}=${INSTANCE}`] } });
+    const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_GROUP}=${slug}`, `${LABEL_INSTANCE}=${h.instance}`] } });
     return list.map((c) => c.Id);
   }
 
@@ -117,8 +87,9 @@ describeDocker('core pipeline through Docker', () => {
     adapter.files.set('https://files.example/pixel.png', png);
     adapter.files.set('https://files.example/notes.txt', Buffer.from('line one\n'));
     const before = fake.requests.length;
+    const sent = message(g, 'a1', 'look at these');
     app.router.accept({
-      ...message(g, 'a1', 'look at these'),
+      ...sent,
       attachments: [
         { name: 'pixel.png', url: 'https://files.example/pixel.png', mimeType: 'image/png', sizeBytes: png.length },
         { name: '../notes.txt', url: 'https://files.example/notes.txt', mimeType: 'text/plain', sizeBytes: 9 },
@@ -131,7 +102,7 @@ describeDocker('core pipeline through Docker', () => {
     expect(request).toContain('/workspace/.chat-attachments/');
     expect(request).toContain('notes.txt (text/plain)');
     expect(request).toContain('missing.bin: download failed');
-    const inboxId = app.store.inbox.byEventId({ platform: 'local', eventId: `ev-${eventCounter}` })!.id;
+    const inboxId = app.store.inbox.byEventId({ platform: 'local', eventId: sent.eventId })!.id;
     const saved = readFileSync(join(dataDir, 'groups', g.slug, 'workspace', '.chat-attachments', String(inboxId), '_notes.txt'), 'utf8');
     expect(saved).toBe('line one\n');
   });
