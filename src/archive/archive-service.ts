@@ -75,27 +75,38 @@ export class ArchiveService {
   constructor(private readonly deps: ArchiveServiceDeps) {}
 
   /**
-   * The GroupRuntime `onExchange` hook: writes the exchange to its markdown file now and, when the
-   * policy says so, uploads its transcript once `answerDelivered` settles. Never throws.
+   * The GroupRuntime `onExchange` hook. The exchange is already in SQLite (the source of truth), so
+   * the answer goes out first: the markdown file is written, and the transcript uploaded when the
+   * policy says so, once `answerDelivered` settles — a file write with fsync never delays a reply.
+   * The store is read now, not later, so a relay shutting down never reads a closed store.
+   * Never rejects; the promise settles when the file is written (and any upload is done).
    */
-  onExchange(exchangeId: number, group: Group, target: ThreadTarget, answerDelivered: Promise<unknown> = Promise.resolve()): void {
+  onExchange(exchangeId: number, group: Group, target: ThreadTarget, answerDelivered: Promise<unknown> = Promise.resolve()): Promise<void> {
     const log = this.deps.log.child({ group: group.slug, exchangeId });
     let exchange: Exchange | undefined;
+    let post = false;
     try {
       exchange = this.deps.store.exchanges.byId(exchangeId);
-      if (!exchange) {
-        log.warn('archived exchange not found');
-        return;
-      }
-      this.record(exchange);
+      if (exchange) post = postAfterExchange(this.currentPolicy(group), exchange.items);
     } catch (err) {
-      log.error({ err }, 'writing the archive file failed');
+      log.error({ err }, 'reading the exchange to archive failed');
+      return Promise.resolve();
     }
-    if (!exchange || !postAfterExchange(this.currentPolicy(group), exchange.items)) return;
+    if (!exchange) {
+      log.warn('archived exchange not found');
+      return Promise.resolve();
+    }
     const e = exchange;
-    void answerDelivered
+    return answerDelivered
       .catch(() => undefined)
-      .then(() => this.postExchange(group, target, e))
+      .then(async () => {
+        try {
+          this.record(e);
+        } catch (err) {
+          log.error({ err }, 'writing the archive file failed');
+        }
+        if (post) await this.postExchange(group, target, e);
+      })
       .catch((err: unknown) => log.warn({ err }, 'posting the exchange transcript failed'));
   }
 

@@ -4,7 +4,7 @@
  * SQLite and markdown files and uploads through the ChatAdapter seam (RecordingAdapter). Only the
  * model API is a stand-in.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RelayApp } from '../../src/app.js';
@@ -48,8 +48,11 @@ describeDocker('exchange archive and AGENTS.md through Docker', () => {
     return app.store.exchanges.listByThread(g.slug, threadKey)[count - 1]!;
   }
 
-  function archiveText(g: Group, e: Exchange): string {
-    return readFileSync(join(dataDir, 'groups', g.slug, 'archive', archiveFileName(e.startedAt, e.threadKey)), 'utf8');
+  /** The thread's markdown file once it holds exchange `e` (written right after the answer is delivered). */
+  async function archiveText(g: Group, e: Exchange): Promise<string> {
+    const path = join(dataDir, 'groups', g.slug, 'archive', archiveFileName(e.startedAt, e.threadKey));
+    await waitUntil(() => existsSync(path) && parseArchive(readFileSync(path, 'utf8')).entries.some((entry) => entry.id === e.id));
+    return readFileSync(path, 'utf8');
   }
 
   function exchangeRowsJson(slug: string): string {
@@ -102,7 +105,7 @@ describeDocker('exchange archive and AGENTS.md through Docker', () => {
       expect(readFileSync(join(dataDir, 'groups', g.slug, 'workspace', 'notes.md'), 'utf8')).toBe('notes from codex\nsecond line\n');
 
       // Markdown file: one complete entry with everything in it.
-      const text = archiveText(g, e);
+      const text = await archiveText(g, e);
       const parsed = parseArchive(text);
       expect(parsed.problems).toEqual([]);
       expect(parsed.entries.map((x) => x.id)).toEqual([e.id]);
@@ -142,7 +145,7 @@ describeDocker('exchange archive and AGENTS.md through Docker', () => {
       const e = await exchangeOf(g, 'f1');
       expect(e.status).toBe('failed');
       expect(e.error).toContain('mock refused the request (400)');
-      const parsed = parseArchive(archiveText(g, e));
+      const parsed = parseArchive(await archiveText(g, e));
       expect(parsed.problems).toEqual([]);
       expect(parsed.entries[0]?.body).toContain('· failed');
       expect(parsed.entries[0]?.body).toContain('**Error:**');

@@ -88,13 +88,13 @@ function readArchive(g: Group, name: string) {
 const settle = () => new Promise((r) => setTimeout(r, 50));
 
 describe('writing', () => {
-  it('appends each exchange to the thread file of its day, once', () => {
+  it('appends each exchange to the thread file of its day, once', async () => {
     const g = group();
     const a = insert(g);
     const b = insert(g, { items: withCommand });
-    archive.onExchange(a.id, g, target());
-    archive.onExchange(b.id, g, target());
-    archive.onExchange(b.id, g, target()); // a retried turn is not archived twice
+    await archive.onExchange(a.id, g, target());
+    await archive.onExchange(b.id, g, target());
+    await archive.onExchange(b.id, g, target()); // a retried turn is not archived twice
     expect(archiveFiles(g)).toEqual(['2026-11-25-t1.md']);
     const parsed = readArchive(g, '2026-11-25-t1.md');
     expect(parsed.problems).toEqual([]);
@@ -103,10 +103,10 @@ describe('writing', () => {
     expect(parsed.entries[1]?.body).toContain('**Command** · exit code 0');
   });
 
-  it('redacts again before writing (a secret that reached the row some other way)', () => {
+  it('redacts again before writing (a secret that reached the row some other way)', async () => {
     const g = group();
     const e = insert(g, { prompt: `key ${SENTINEL}`, answer: `said ${SENTINEL}`, items: [{ ...withCommand[0]!, detail: SENTINEL }] });
-    archive.onExchange(e.id, g, target());
+    await archive.onExchange(e.id, g, target());
     const text = readFileSync(join(dir, 'groups', g.slug, 'archive', '2026-11-25-t1.md'), 'utf8');
     expect(text).not.toContain(SENTINEL);
     expect(text).toContain('[redacted]');
@@ -127,7 +127,7 @@ describe('posting after an exchange', () => {
   ])('%s with tool activity %s → upload %s', async (policy, tools, uploads) => {
     const g = group(policy);
     const e = insert(g, { items: tools ? withCommand : [] });
-    archive.onExchange(e.id, g, target());
+    await archive.onExchange(e.id, g, target());
     await settle();
     expect(adapter.uploads.length).toBe(uploads ? 1 : 0);
     if (uploads) {
@@ -140,7 +140,7 @@ describe('posting after an exchange', () => {
   it('follows the stored policy when the caller holds an older copy of the group', async () => {
     const stale = group('on-request');
     store.groups.update(stale.slug, { archivePolicy: 'always' });
-    archive.onExchange(insert(stale).id, stale, target());
+    await archive.onExchange(insert(stale).id, stale, target());
     await settle();
     expect(adapter.uploads).toHaveLength(1);
   });
@@ -162,7 +162,7 @@ describe('posting after an exchange', () => {
     platformAdapter = withoutUpload(adapter);
     const g = group('tool-activity');
     const e = insert(g, { items: withCommand });
-    archive.onExchange(e.id, g, target());
+    await archive.onExchange(e.id, g, target());
     await settle();
     const texts = adapter.texts('t1');
     expect(texts).toHaveLength(1);
@@ -173,7 +173,7 @@ describe('posting after an exchange', () => {
 });
 
 describe('transcripts on request', () => {
-  it('transcriptFor gives every exchange of the thread, redacted', () => {
+  it('transcriptFor gives every exchange of the thread, redacted', async () => {
     const g = group();
     expect(archive.transcriptFor(g.slug, 't1')).toBeUndefined();
     insert(g, { prompt: `first ${SENTINEL}` });
@@ -209,7 +209,7 @@ describe('transcripts on request', () => {
 });
 
 describe('retention', () => {
-  it('removes expired exchanges from SQLite and the files, keeps the rest', () => {
+  it('removes expired exchanges from SQLite and the files, keeps the rest', async () => {
     const g = group('on-request', 2);
     const keepForever = group('always', null);
     const old1 = insert(g, { startedAt: NOW - 5 * DAY_MS, completedAt: NOW - 5 * DAY_MS + 10 });
@@ -219,8 +219,8 @@ describe('retention', () => {
     const mixedNew = insert(g, { threadKey: 't2', startedAt: NOW - 2 * DAY_MS + 1000, completedAt: NOW - 2 * DAY_MS + 2000 });
     const fresh = insert(g);
     const ancient = insert(keepForever, { startedAt: NOW - 400 * DAY_MS, completedAt: NOW - 400 * DAY_MS });
-    for (const e of [old1, old2, mixedOld, mixedNew, fresh]) archive.onExchange(e.id, g, target(e.threadKey));
-    archive.onExchange(ancient.id, keepForever, target());
+    for (const e of [old1, old2, mixedOld, mixedNew, fresh]) await archive.onExchange(e.id, g, target(e.threadKey));
+    await archive.onExchange(ancient.id, keepForever, target());
     expect(archiveFiles(g)).toEqual(['2026-11-20-t1.md', '2026-11-23-t2.md', '2026-11-25-t1.md']);
     writeFileSync(join(dir, 'groups', g.slug, 'archive', '2026-11-25-t1.md.tmp-123-4'), 'half');
 
@@ -241,11 +241,11 @@ describe('retention', () => {
     expect(archive.prune(NOW)).toEqual({ exchangesDeleted: 0, filesRewritten: 0, filesRemoved: 0 });
   });
 
-  it('leaves an unreadable recent file alone but removes one whose every entry must have expired', () => {
+  it('leaves an unreadable recent file alone but removes one whose every entry must have expired', async () => {
     const g = group('on-request', 1);
     const d = join(dir, 'groups', g.slug, 'archive');
     insert(g);
-    archive.onExchange(store.exchanges.listByThread(g.slug, 't1')[0]!.id, g, target());
+    await archive.onExchange(store.exchanges.listByThread(g.slug, 't1')[0]!.id, g, target());
     writeFileSync(join(d, '2026-11-24-hand.md'), 'edited by hand');
     writeFileSync(join(d, '2026-10-01-hand.md'), 'edited by hand');
     archive.prune(NOW);
