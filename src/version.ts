@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const PackageSchema = z.object({ version: z.string(), devDependencies: z.object({ '@openai/codex': z.string() }) });
+const PackageSchema = z.object({ devDependencies: z.object({ '@openai/codex': z.string() }) });
 
 let cached: z.infer<typeof PackageSchema> | undefined;
 function pkg(): z.infer<typeof PackageSchema> {
@@ -12,8 +12,4 @@ function pkg(): z.infer<typeof PackageSchema> {
 
 export function codexVersion(): string {
   return pkg().devDependencies['@openai/codex'];
-}
-
-export function relayVersion(): string {
-  return pkg().version;
 }
