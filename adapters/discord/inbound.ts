@@ -8,6 +8,7 @@
  *   4. then the slow calls: open the thread for a mention (the answer goes there), or note which
  *      message the answer replies to; or tell the user what the router decided (setup hint, refusal).
  */
+import { NOTICES } from '../../src/chat/notices.js';
 import type { Message } from 'discord.js';
 import { userKey, type AccessPolicy } from '../../src/commands/access.js';
 import type { DiscordConfig } from '../../src/config.js';
@@ -19,17 +20,11 @@ import type { DiscordChatAdapter } from './discord-adapter.js';
 import { decideDm } from './dm-policy.js';
 import { readMessageFacts, routeMessage, toInbound, type MessageFacts, type MessageRoute } from './mapping.js';
 
-export const TEXT = {
-  setupHint: 'Codex is not set up in this channel yet. An admin can run `/codex setup` here.',
-  pairingHint: 'Codex is not set up here yet. Run `/codex setup` — the first person to do so becomes the relay owner.',
-  notAllowed: "Sorry — only the people on this group's allowlist can talk to Codex here. An admin can add you.",
-} as const;
+export const TEXT = NOTICES;
 
-/** Threads this process accepted a message in, so a quick follow-up is not lost before the store knows the thread. */
-const MAX_ACTIVE_THREADS = 10_000;
 
 export interface InboundDeps {
-  router: Pick<Router, 'accept'>;
+  router: Pick<Router, 'accept' | 'takesPartIn'>;
   store: Store;
   access: AccessPolicy;
   adapter: Pick<DiscordChatAdapter, 'prepareThread' | 'answerNext' | 'forgetAnswer' | 'reply'>;
@@ -42,7 +37,6 @@ export interface InboundDeps {
 type Routed = Exclude<MessageRoute, { kind: 'ignore' }>;
 
 export class DiscordInbound {
-  private readonly activeThreads = new Set<string>();
   private paused = false;
 
   constructor(private readonly deps: InboundDeps) {}
@@ -93,7 +87,6 @@ export class DiscordInbound {
     else pending.cancel();
     switch (result.status) {
       case 'accepted':
-        this.rememberThread(route.chatKey, route.threadKey);
         log.debug({ inboxId: result.inboxId, group: result.groupSlug }, 'Discord message accepted');
         return;
       case 'duplicate':
@@ -179,13 +172,7 @@ export class DiscordInbound {
 
   /** The relay opened the thread, has a chat thread for it, or accepted a message in it this run. */
   private isRelayThread(chatKey: string, threadKey: string, owner: string | null, botId: string): boolean {
-    if (owner === botId || this.activeThreads.has(`${chatKey}\n${threadKey}`)) return true;
-    const group = this.deps.store.groups.byChatKey(chatKey);
-    return group !== undefined && this.deps.store.threads.get(group.slug, threadKey) !== undefined;
+    return owner === botId || this.deps.router.takesPartIn(chatKey, threadKey);
   }
 
-  private rememberThread(chatKey: string, threadKey: string): void {
-    if (this.activeThreads.size >= MAX_ACTIVE_THREADS) this.activeThreads.delete(this.activeThreads.values().next().value as string);
-    this.activeThreads.add(`${chatKey}\n${threadKey}`);
-  }
 }

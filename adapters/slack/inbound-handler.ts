@@ -18,6 +18,7 @@
  * once that DMs are for admins. Owners/admins come from env or `/codex admin`.
  */
 import type { ThreadTarget } from '../../src/chat/adapter.js';
+import { NOTICES } from '../../src/chat/notices.js';
 import { mayTalk, userKey, type AccessPolicy } from '../../src/commands/access.js';
 import type { Group } from '../../src/db/rows.js';
 import type { Store } from '../../src/db/store.js';
@@ -28,7 +29,7 @@ import type { SlackChatAdapter } from './slack-adapter.js';
 import type { UserNames } from './user-names.js';
 
 export interface InboundDeps {
-  router: Pick<Router, 'accept'>;
+  router: Pick<Router, 'accept' | 'takesPartIn'>;
   store: Store;
   access: AccessPolicy;
   adapter: SlackChatAdapter;
@@ -38,18 +39,13 @@ export interface InboundDeps {
 }
 
 export const TEXT = {
-  setupHint: 'Codex is not set up in this channel yet. An admin can run `/codex setup` here.',
-  pairingHint: 'Codex is not set up here yet. Run `/codex setup` — the first person to do so becomes the relay owner.',
+  ...NOTICES,
   dmForAdmins: 'Direct messages with Codex are for relay admins. Mention me in a channel where Codex is set up, or ask the relay owner to make you an admin (`/codex admin @you`).',
-  notAllowed: 'Sorry — only the people on this group\'s allowlist can talk to Codex here. An admin can add you.',
   unreadable: 'Sorry, I could not read that message. Please send it again.',
 } as const;
 
-/** Threads this process accepted a message in, so a quick follow-up is not lost before the store knows the thread. */
-const MAX_ACTIVE_THREADS = 10_000;
 
 export class SlackInboundHandler {
-  private readonly activeThreads = new Set<string>();
 
   constructor(private readonly deps: InboundDeps) {}
 
@@ -62,11 +58,9 @@ export class SlackInboundHandler {
     }
   }
 
-  /** The bot takes part in a thread once it answered there (chat_threads row) or accepted a message there. */
+  /** The bot takes part in a thread once the router accepted a message there or it has a Codex thread. */
   isKnownThread(chatKey: string, threadKey: string): boolean {
-    if (this.activeThreads.has(`${chatKey}\n${threadKey}`)) return true;
-    const group = this.deps.store.groups.byChatKey(chatKey);
-    return group !== undefined && this.deps.store.threads.get(group.slug, threadKey) !== undefined;
+    return this.deps.router.takesPartIn(chatKey, threadKey);
   }
 
   private async process(body: unknown): Promise<void> {
@@ -94,7 +88,6 @@ export class SlackInboundHandler {
     const target: ThreadTarget = { chatKey: message.chatKey, channelId: message.channelId, threadKey: message.threadKey };
     switch (result.status) {
       case 'accepted':
-        this.remember(message.chatKey, message.threadKey);
         deps.names.learn(message.userId);
         log.debug({ inboxId: result.inboxId, kind: inbound.kind }, 'Slack message accepted');
         return;
@@ -154,8 +147,4 @@ export class SlackInboundHandler {
     }
   }
 
-  private remember(chatKey: string, threadKey: string): void {
-    if (this.activeThreads.size >= MAX_ACTIVE_THREADS) this.activeThreads.delete(this.activeThreads.values().next().value as string);
-    this.activeThreads.add(`${chatKey}\n${threadKey}`);
-  }
 }

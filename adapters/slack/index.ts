@@ -24,7 +24,7 @@ import { UserNames } from './user-names.js';
 export interface StartSlackDeps {
   config: SlackConfig;
   /** The relay pieces Slack needs (a RelayApp satisfies this). */
-  relay: { router: Pick<Router, 'accept'>; store: Store; registerAdapter(adapter: ChatAdapter): void };
+  relay: { router: Pick<Router, 'accept' | 'takesPartIn'>; store: Store; registerAdapter(adapter: ChatAdapter): void };
   access: AccessPolicy;
   commands: Pick<CommandHandler, 'handle'>;
   log: Logger;

@@ -23,9 +23,13 @@ export type AcceptResult =
 
 /** A row that crashed this many times is failed instead of retried forever. */
 const MAX_ATTEMPTS = 3;
+/** Accepted threads remembered in memory (older ones are known from chat_threads rows). */
+const MAX_REMEMBERED_THREADS = 10_000;
 
 export class Router {
   private readonly hinted = new Set<string>();
+  /** Threads this process accepted a message in: known before their first turn creates a chat_threads row. */
+  private readonly acceptedThreads = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -57,8 +61,24 @@ export class Router {
       this.store.inbox.markFailed(row.id, 'user is not on the group allowlist');
       return { status: 'not-allowed', inboxId: row.id };
     }
+    this.rememberThread(message.chatKey, message.threadKey);
     this.runtimes.get(group).submit(row);
     return { status: 'accepted', inboxId: row.id, groupSlug: group.slug };
+  }
+
+  /**
+   * Whether the relay takes part in a chat thread, so adapters can accept follow-ups there without
+   * a mention: a message was accepted in it by this process, or it has a Codex thread on record.
+   */
+  takesPartIn(chatKey: string, threadKey: string): boolean {
+    if (this.acceptedThreads.has(`${chatKey}\n${threadKey}`)) return true;
+    const group = this.store.groups.byChatKey(chatKey);
+    return group !== undefined && this.store.threads.get(group.slug, threadKey) !== undefined;
+  }
+
+  private rememberThread(chatKey: string, threadKey: string): void {
+    if (this.acceptedThreads.size >= MAX_REMEMBERED_THREADS) this.acceptedThreads.delete(this.acceptedThreads.values().next().value as string);
+    this.acceptedThreads.add(`${chatKey}\n${threadKey}`);
   }
 
   /** Re-submits inbox rows left received/running by a crash. Returns how many were resumed. */
