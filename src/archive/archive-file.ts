@@ -17,7 +17,8 @@
  * with one that is under way.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface EntryMeta {
@@ -110,20 +111,23 @@ export function dateOfArchiveFile(name: string): string | undefined {
 
 let tempSeq = 0;
 
-/** Writes `content` to `path` atomically (temp file, fsync, rename). Throws on I/O errors. */
-export function writeArchiveAtomic(path: string, content: string): void {
+/**
+ * Writes `content` to `path` atomically (temp file, fsync, rename) without blocking the event loop.
+ * Callers serialize writes per file. Rejects on I/O errors.
+ */
+export async function writeArchiveAtomic(path: string, content: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${++tempSeq}`;
   try {
-    const fd = openSync(tmp, 'w', 0o600);
+    const file = await open(tmp, 'w', 0o600);
     try {
-      writeSync(fd, content);
-      fsyncSync(fd);
+      await file.writeFile(content);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(tmp, path);
+    await rename(tmp, path);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    await rm(tmp, { force: true });
     throw err;
   }
 }
@@ -133,10 +137,10 @@ export function writeArchiveAtomic(path: string, content: string): void {
  * writes nothing, when the file already holds an entry with that id (a retried exchange).
  * Throws on I/O errors.
  */
-export function appendEntry(path: string, header: string, meta: EntryMeta, body: string): boolean {
-  const existing = existsSync(path) ? readFileSync(path, 'utf8') : header;
+export async function appendEntry(path: string, header: string, meta: EntryMeta, body: string): Promise<boolean> {
+  const existing = existsSync(path) ? await readFile(path, 'utf8') : header;
   if (existing.includes(`${BEGIN_PREFIX}id=${meta.id} `)) return false;
-  writeArchiveAtomic(path, existing + entryBlock(meta, body));
+  await writeArchiveAtomic(path, existing + entryBlock(meta, body));
   return true;
 }
 
@@ -153,7 +157,8 @@ export function removeStaleTemps(dir: string): number {
   if (!existsSync(dir)) return 0;
   let removed = 0;
   for (const name of readdirSync(dir)) {
-    if (!/\.md\.tmp-\d+-\d+$/.test(name)) continue;
+    // This process's own temp files belong to writes still in flight.
+    if (!/\.md\.tmp-\d+-\d+$/.test(name) || name.includes(`.tmp-${process.pid}-`)) continue;
     unlinkSync(join(dir, name));
     removed++;
   }

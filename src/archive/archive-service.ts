@@ -72,6 +72,9 @@ export interface PruneResult {
 export class ArchiveService {
   private timer: NodeJS.Timeout | undefined;
 
+  /** One write at a time per file: appends and retention rewrite read-modify-write whole files. */
+  private readonly fileQueues = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: ArchiveServiceDeps) {}
 
   /**
@@ -101,7 +104,7 @@ export class ArchiveService {
       .catch(() => undefined)
       .then(async () => {
         try {
-          this.record(e);
+          await this.record(e);
         } catch (err) {
           log.error({ err }, 'writing the archive file failed');
         }
@@ -111,15 +114,18 @@ export class ArchiveService {
   }
 
   /**
-   * Appends one stored exchange to its thread's file for the day it started. Returns the file path.
-   * Idempotent per exchange id. Throws on I/O errors.
+   * Appends one stored exchange to its thread's file for the day it started. Resolves with the file
+   * path. Idempotent per exchange id. Rejects on I/O errors.
    */
-  record(exchange: Exchange): string {
+  async record(exchange: Exchange): Promise<string> {
     const dir = groupPaths(this.deps.dataDir, exchange.groupSlug).archive;
     ensureDir(dir);
     const path = join(dir, archiveFileName(exchange.startedAt, exchange.threadKey));
     const header = this.fileHeader(exchange.groupSlug, exchange.threadKey, utcDate(exchange.startedAt));
-    appendEntry(path, header, { id: exchange.id, completedAt: exchange.completedAt }, `${this.render(exchange)}\n---\n`);
+    const body = `${this.render(exchange)}\n---\n`;
+    await this.onFile(path, async () => {
+      await appendEntry(path, header, { id: exchange.id, completedAt: exchange.completedAt }, body);
+    });
     return path;
   }
 
@@ -163,7 +169,7 @@ export class ArchiveService {
    * removed). Also deletes temp files a crash left behind. Throws on SQLite errors; a file that
    * cannot be read back is logged and left alone unless every entry it could hold has expired.
    */
-  prune(now: number = Date.now()): PruneResult {
+  async prune(now: number = Date.now()): Promise<PruneResult> {
     const result: PruneResult = { exchangesDeleted: 0, filesRewritten: 0, filesRemoved: 0 };
     for (const group of this.deps.store.groups.list()) {
       const dir = groupPaths(this.deps.dataDir, group.slug).archive;
@@ -177,43 +183,48 @@ export class ArchiveService {
         // A file holds exchanges that started on its day, so one dated after the cutoff's day holds nothing expired.
         if (!day || day > cutoffDay) continue;
         const path = join(dir, name);
-        const parsed = parseArchive(readFileSync(path, 'utf8'));
-        // The relay never writes a file without an entry, so one without any was changed by hand.
-        if (parsed.problems.length > 0 || parsed.entries.length === 0) {
-          // Unreadable: removable only once even the longest possible turn of its day has expired.
-          const latestPossibleEnd = Date.parse(`${day}T00:00:00Z`) + DAY_MS + GROUP_LIMITS.turnTimeoutSec.max * 1000;
-          if (latestPossibleEnd < cutoff) {
-            rmSync(path, { force: true });
-            result.filesRemoved++;
-          } else {
-            this.deps.log.warn({ group: group.slug, file: name, problems: parsed.problems }, 'archive file is not readable; retention skipped it');
-          }
-          continue;
-        }
-        const keep = parsed.entries.filter((e) => e.completedAt >= cutoff);
-        if (keep.length === parsed.entries.length) continue;
-        if (keep.length === 0) {
-          rmSync(path, { force: true });
-          result.filesRemoved++;
-        } else {
-          writeArchiveAtomic(path, parsed.header + keep.map((e) => e.raw).join(''));
-          result.filesRewritten++;
-        }
+        await this.onFile(path, () => this.pruneFile(path, name, day, group.slug, cutoff, result));
       }
     }
     return result;
+  }
+
+  /** Retention for one archive file; runs in the file's write queue. */
+  private async pruneFile(path: string, name: string, day: string, groupSlug: string, cutoff: number, result: PruneResult): Promise<void> {
+    const parsed = parseArchive(readFileSync(path, 'utf8'));
+    // The relay never writes a file without an entry, so one without any was changed by hand.
+    if (parsed.problems.length > 0 || parsed.entries.length === 0) {
+      // Unreadable: removable only once even the longest possible turn of its day has expired.
+      const latestPossibleEnd = Date.parse(`${day}T00:00:00Z`) + DAY_MS + GROUP_LIMITS.turnTimeoutSec.max * 1000;
+      if (latestPossibleEnd < cutoff) {
+        rmSync(path, { force: true });
+        result.filesRemoved++;
+      } else {
+        this.deps.log.warn({ group: groupSlug, file: name, problems: parsed.problems }, 'archive file is not readable; retention skipped it');
+      }
+      return;
+    }
+    const keep = parsed.entries.filter((e) => e.completedAt >= cutoff);
+    if (keep.length === parsed.entries.length) return;
+    if (keep.length === 0) {
+      rmSync(path, { force: true });
+      result.filesRemoved++;
+    } else {
+      await writeArchiveAtomic(path, parsed.header + keep.map((e) => e.raw).join(''));
+      result.filesRewritten++;
+    }
   }
 
   /** Runs `prune` now and then every `intervalMs` on an unref'd timer. Errors are logged. */
   startRetention(intervalMs: number = DAY_MS): void {
     this.close();
     const run = (): void => {
-      try {
-        const r = this.prune();
-        if (r.exchangesDeleted || r.filesRemoved || r.filesRewritten) this.deps.log.info(r, 'archive retention pruned expired exchanges');
-      } catch (err) {
-        this.deps.log.error({ err }, 'archive retention failed');
-      }
+      this.prune().then(
+        (r) => {
+          if (r.exchangesDeleted || r.filesRemoved || r.filesRewritten) this.deps.log.info(r, 'archive retention pruned expired exchanges');
+        },
+        (err: unknown) => this.deps.log.error({ err }, 'archive retention failed'),
+      );
     };
     run();
     this.timer = setInterval(run, intervalMs);
@@ -227,6 +238,17 @@ export class ArchiveService {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /** Runs `write` after every earlier write to `path` has settled. */
+  private onFile(path: string, write: () => Promise<void>): Promise<void> {
+    const next = (this.fileQueues.get(path) ?? Promise.resolve()).then(write, write);
+    const settled = next.catch(() => undefined);
+    this.fileQueues.set(path, settled);
+    void settled.then(() => {
+      if (this.fileQueues.get(path) === settled) this.fileQueues.delete(path);
+    });
+    return next;
+  }
 
   private async postExchange(group: Group, target: ThreadTarget, exchange: Exchange): Promise<void> {
     const adapter = this.deps.adapterFor(group.platform);

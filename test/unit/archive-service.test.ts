@@ -103,6 +103,15 @@ describe('writing', () => {
     expect(parsed.entries[1]?.body).toContain('**Command** · exit code 0');
   });
 
+  it('keeps every entry when exchanges of one thread finish at the same time', async () => {
+    const g = group();
+    const ids = Array.from({ length: 5 }, () => insert(g).id);
+    await Promise.all(ids.map((id) => archive.onExchange(id, g, target())));
+    const parsed = readArchive(g, '2026-11-25-t1.md');
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.entries.map((e) => e.id).sort((x, y) => x - y)).toEqual(ids);
+  });
+
   it('redacts again before writing (a secret that reached the row some other way)', async () => {
     const g = group();
     const e = insert(g, { prompt: `key ${SENTINEL}`, answer: `said ${SENTINEL}`, items: [{ ...withCommand[0]!, detail: SENTINEL }] });
@@ -224,7 +233,7 @@ describe('retention', () => {
     expect(archiveFiles(g)).toEqual(['2026-11-20-t1.md', '2026-11-23-t2.md', '2026-11-25-t1.md']);
     writeFileSync(join(dir, 'groups', g.slug, 'archive', '2026-11-25-t1.md.tmp-123-4'), 'half');
 
-    const result = archive.prune(NOW);
+    const result = await archive.prune(NOW);
 
     expect(result).toEqual({ exchangesDeleted: 3, filesRewritten: 1, filesRemoved: 1 });
     expect(store.exchanges.byId(old1.id)).toBeUndefined();
@@ -238,7 +247,7 @@ describe('retention', () => {
     expect(mixed.header).toContain('chat thread `t2`');
     expect(archiveFiles(keepForever)).toHaveLength(1);
     // Idempotent.
-    expect(archive.prune(NOW)).toEqual({ exchangesDeleted: 0, filesRewritten: 0, filesRemoved: 0 });
+    expect(await archive.prune(NOW)).toEqual({ exchangesDeleted: 0, filesRewritten: 0, filesRemoved: 0 });
   });
 
   it('leaves an unreadable recent file alone but removes one whose every entry must have expired', async () => {
@@ -248,7 +257,7 @@ describe('retention', () => {
     await archive.onExchange(store.exchanges.listByThread(g.slug, 't1')[0]!.id, g, target());
     writeFileSync(join(d, '2026-11-24-hand.md'), 'edited by hand');
     writeFileSync(join(d, '2026-10-01-hand.md'), 'edited by hand');
-    archive.prune(NOW);
+    await archive.prune(NOW);
     expect(archiveFiles(g)).toEqual(['2026-11-24-hand.md', '2026-11-25-t1.md']);
   });
 });
